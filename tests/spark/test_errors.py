@@ -1,0 +1,112 @@
+"""Bad input and bad settings: one-line error, the documented exit code, nothing left behind."""
+
+import gzip
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.corpus import write_topic_corpus
+from w2v_spark.cli import main
+
+pytestmark = pytest.mark.spark
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    path = tmp_path_factory.mktemp("corpus") / "topics.txt"
+    write_topic_corpus(path, lines=300)
+    return str(path)
+
+
+FAST = ["--set", "sgns.epochs=1", "--set", "vocab.min_count=2", "--set", "sgns.vector_size=8"]
+
+
+def _fails(args, code, message, capsys, output):
+    assert main(args) == code
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: ") and message in err[-1], err[-1]
+    assert not os.path.exists(output)
+    leftovers = [p for p in os.listdir(os.path.dirname(output)) if p.startswith(".")]
+    assert leftovers == []
+    return err[-1]
+
+
+def test_missing_input(tmp_path, capsys):
+    out = str(tmp_path / "out")
+    _fails(["train", "--input", str(tmp_path / "nope.txt"), "--output", out], 3,
+           "does not exist", capsys, out)
+
+
+def test_empty_corpus(spark, tmp_path, capsys):
+    empty = tmp_path / "empty.txt.gz"
+    with gzip.open(empty, "wt") as f:
+        f.write("\n\n  \n")
+    out = str(tmp_path / "out")
+    _fails(["train", "--input", str(empty), "--output", out], 3, "contains no tokens", capsys, out)
+
+
+def test_vocabulary_emptied_by_min_count(spark, corpus, tmp_path, capsys):
+    out = str(tmp_path / "out")
+    line = _fails(["train", "--input", corpus, "--output", out, "--set", "vocab.min_count=100000"],
+                  3, "vocabulary is empty", capsys, out)
+    assert "vocab.min_count=100000" in line and "lower vocab.min_count" in line
+
+
+def test_existing_output_is_kept_unless_overwrite(spark, corpus, tmp_path, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("previous result")
+    assert main(["train", "--input", corpus, "--output", str(out), *FAST]) == 4
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "already exists" in err and "output.on_existing=overwrite" in err
+    assert (out / "keep.txt").read_text() == "previous result"
+    assert main(["train", "--input", corpus, "--output", str(out), *FAST,
+                 "--set", "output.on_existing=overwrite"]) == 0
+    assert not (out / "keep.txt").exists() and (out / "_SUCCESS").exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_unwritable_output(spark, corpus, tmp_path, capsys):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a directory")
+    out = str(blocker / "out")
+    assert main(["train", "--input", corpus, "--output", out, *FAST]) == 4
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("error: output") and "not writable" in err
+    assert blocker.read_text() == "not a directory"
+
+
+def test_bad_token_pattern_is_a_config_error(spark, corpus, tmp_path, capsys):
+    out = str(tmp_path / "out")
+    _fails(["train", "--input", corpus, "--output", out, "--set", "tokenize.token_pattern=[a-z"],
+           2, "tokenize.token_pattern: not a valid Java regex", capsys, out)
+
+
+@pytest.mark.parametrize(
+    "setting, message",
+    [
+        ("sgns.vector_size=0", "sgns.vector_size: must be ≥ 1, got 0"),
+        ("sgns.window=-2", "sgns.window: must be ≥ 1, got -2"),
+        ("sgns.alpha=0", "sgns.alpha: must be in (0, 1)"),
+        ("sgns.windw=5", "did you mean 'window'"),
+    ],
+)
+def test_bad_config_values_exit_2_before_spark_starts(corpus, tmp_path, setting, message):
+    # A separate interpreter: proves the check happens before any JVM is launched.
+    out = tmp_path / "out"
+    result = subprocess.run(
+        [sys.executable, "-m", "w2v_spark", "train", "--input", corpus, "--output", str(out),
+         "--set", setting],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: config ") and message in lines[0]
+    assert not out.exists()
+
+
+def test_usage_error_exits_2(capsys):
+    assert main(["train", "--input", "x"]) == 2
+    assert "--output" in capsys.readouterr().err

@@ -1,0 +1,105 @@
+"""tokenize, count_words/build_vocab and encode against small inline DataFrames (chispa)."""
+
+import math
+
+import pytest
+from chispa import assert_approx_df_equality, assert_df_equality
+from pyspark.sql import functions as F
+from pyspark.sql.types import StringType, StructField, StructType
+
+from w2v_spark.encode import encode
+from w2v_spark.schemas import ENCODED, TOKENS, VOCAB
+from w2v_spark.tokenize import tokenize
+from w2v_spark.vocab import build_vocab, count_words
+
+pytestmark = pytest.mark.spark
+
+LINES = StructType([StructField("value", StringType(), True)])
+
+
+def _lines(spark, *texts):
+    # One partition so that doc ids are 0, 1, 2, ... in input order.
+    return spark.createDataFrame([(t,) for t in texts], LINES).coalesce(1)
+
+
+def _tokens(spark, *docs):
+    return spark.createDataFrame(list(enumerate(docs)), TOKENS)
+
+
+def test_tokenize_reference_pattern_lowercases_and_drops_empty_lines(spark):
+    lines = _lines(spark, "The King's men, 1861!", "", None, "  ...  ", "Don't STOP")
+    result = lines.transform(tokenize)
+    expected = _tokens(spark, ["the", "king's", "men", "1861"], ["don't", "stop"])
+    assert_df_equality(result.select("tokens"), expected.select("tokens"), ignore_nullable=True)
+    ids = [r.doc_id for r in result.collect()]
+    assert ids == sorted(ids) and len(set(ids)) == 2
+
+
+def test_tokenize_unicode_with_a_letter_class_pattern(spark):
+    lines = _lines(spark, "Café «naïve» ÜBER straße — 東京 tokyo")
+    default = lines.transform(tokenize).first().tokens
+    # The reference pattern is ASCII: accented words split, non-Latin text vanishes.
+    assert default == ["caf", "na", "ve", "ber", "stra", "e", "tokyo"]
+    letters = lines.transform(tokenize, token_pattern=r"[\p{L}\p{N}]+").first().tokens
+    assert letters == ["café", "naïve", "über", "straße", "東京", "tokyo"]
+
+
+def test_tokenize_options(spark):
+    lines = _lines(spark, "A bb CCC dddd")
+    kept = lines.transform(tokenize, lowercase=False, token_pattern="[A-Za-z]+", min_token_length=2)
+    assert kept.first().tokens == ["bb", "CCC", "dddd"]
+
+
+def test_tokenize_splits_documents_longer_than_max_sentence_length(spark):
+    words = [f"w{i}" for i in range(23)]
+    lines = _lines(spark, " ".join(words), "short line")
+    result = lines.transform(tokenize, max_sentence_length=10).orderBy("doc_id")
+    expected = _tokens(spark, words[0:10], words[10:20], words[20:23], ["short", "line"])
+    assert_df_equality(result.select("tokens"), expected.select("tokens"), ignore_nullable=True)
+    assert [f.name for f in result.schema] == ["doc_id", "tokens"]
+    assert result.select("doc_id").distinct().count() == 4
+
+
+def test_vocab_counts_min_count_and_ids_by_count_then_word(spark):
+    docs = _tokens(spark, ["b", "a", "c", "a"], ["b", "d", "a", "c"], ["e"])
+    counts = docs.transform(count_words)
+    vocab = counts.transform(build_vocab, min_count=2, sample=0)
+    expected = spark.createDataFrame(
+        [(0, "a", 3, 1.0), (1, "b", 2, 1.0), (2, "c", 2, 1.0)], VOCAB
+    )
+    assert_df_equality(vocab, expected, ignore_nullable=True, ignore_row_order=True)
+    top = counts.transform(build_vocab, min_count=1, max_vocab_size=2, sample=0)
+    assert sorted(r.word for r in top.collect()) == ["a", "b"]
+
+
+def test_vocab_keep_probability_is_the_word2vec_formula(spark):
+    docs = _tokens(spark, ["x"] * 900 + ["y"] * 90 + ["z"] * 10)
+    vocab = docs.transform(count_words).transform(build_vocab, min_count=1, sample=0.01)
+    threshold = 0.01 * 1000
+    rows = []
+    for i, (word, c) in enumerate([("x", 900), ("y", 90), ("z", 10)]):
+        p = min(1.0, (math.sqrt(c / threshold) + 1) * threshold / c)
+        rows.append((i, word, c, p))
+    expected = spark.createDataFrame(rows, VOCAB)
+    assert_approx_df_equality(vocab, expected, 1e-12, ignore_nullable=True, ignore_row_order=True)
+    assert rows[0][3] < 0.5 and rows[2][3] == 1.0
+
+
+def test_encode_maps_ids_drops_unknown_tokens_and_empty_documents(spark):
+    docs = _tokens(spark, ["a", "zz", "b", "a"], ["zz", "yy"], ["東京", "b"])
+    result = docs.transform(encode, words=["a", "b", "東京"])
+    expected = spark.createDataFrame([(0, [0, 1, 0]), (2, [2, 1])], ENCODED)
+    assert_df_equality(result, expected, ignore_nullable=True, ignore_row_order=True)
+
+
+def test_stages_compose_with_transform(spark):
+    lines = _lines(spark, "the cat sat on the mat", "the dog sat")
+    docs = lines.transform(tokenize)
+    vocab = docs.transform(count_words).transform(build_vocab, min_count=2, sample=0)
+    words = [r.word for r in vocab.orderBy("id").collect()]
+    assert words == ["the", "sat"]
+    encoded = docs.transform(encode, words=words).orderBy("doc_id")
+    assert [r.ids for r in encoded.collect()] == [[0, 1, 0], [0, 1]]
+    assert encoded.schema.fieldNames() == ["doc_id", "ids"]
+    assert dict(encoded.dtypes) == {"doc_id": "bigint", "ids": "array<int>"}
+    assert encoded.where(F.size("ids") == 0).count() == 0

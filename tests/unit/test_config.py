@@ -1,0 +1,72 @@
+"""Typed config: defaults (a contract), validation messages that name the key, overrides."""
+
+from pathlib import Path
+
+import pytest
+
+from w2v_spark.config import JobConfig, from_dict, load_config, parse_override
+from w2v_spark.errors import ConfigError
+
+CONF = Path(__file__).resolve().parents[2] / "conf"
+
+
+def test_defaults_are_the_documented_contract():
+    config = JobConfig()
+    sgns = config.sgns
+    assert (sgns.vector_size, sgns.window, sgns.negative, sgns.epochs) == (100, 5, 5, 5)
+    assert (sgns.alpha, sgns.min_alpha, sgns.ns_exponent) == (0.025, 0.0001, 0.75)
+    assert (config.vocab.min_count, config.vocab.sample) == (5, 1e-3)
+    assert config.tokenize.token_pattern == "[a-z0-9]+(?:'[a-z]+)?"
+
+
+def test_shipped_configs_load_and_default_toml_equals_code_defaults():
+    default = load_config(CONF / "default.toml")
+    assert default.sgns == JobConfig().sgns
+    assert default.vocab == JobConfig().vocab
+    assert default.tokenize == JobConfig().tokenize
+    demo = load_config(CONF / "demo.toml")
+    assert demo.spark.master == "local[2]"
+
+
+@pytest.mark.parametrize(
+    "raw, message",
+    [
+        ({"sgns": {"vector_size": 0}}, "sgns.vector_size: must be ≥ 1, got 0"),
+        ({"sgns": {"window": -1}}, "sgns.window: must be ≥ 1, got -1"),
+        ({"sgns": {"alpha": 0}}, "sgns.alpha: must be in (0, 1), got 0"),
+        ({"sgns": {"alpha": -0.1}}, "sgns.alpha"),
+        ({"sgns": {"min_alpha": 0.5}}, "sgns.min_alpha"),
+        ({"vocab": {"sample": 1.5}}, "vocab.sample"),
+        ({"spark": {"partitions": 0}}, "spark.partitions"),
+        ({"sgns": {"epochs": "five"}}, "sgns.epochs: expected int, got str 'five'"),
+        ({"sgns": {"epochs": True}}, "sgns.epochs: expected int"),
+        ({"output": {"on_existing": "replace"}}, "output.on_existing"),
+        ({"sgns": {"windw": 5}}, "config sgns.windw: unknown key (did you mean 'window'?)"),
+        ({"sgsn": {}}, "config [sgsn]: unknown section (did you mean 'sgns'?)"),
+    ],
+)
+def test_bad_values_name_the_key(raw, message):
+    with pytest.raises(ConfigError) as err:
+        from_dict(raw)
+    assert message in str(err.value)
+
+
+def test_overrides_parse_toml_values_and_bare_strings():
+    assert parse_override("sgns.epochs=2") == ("sgns", "epochs", 2)
+    assert parse_override("sgns.alpha = 0.05") == ("sgns", "alpha", 0.05)
+    assert parse_override("spark.master=local[1]") == ("spark", "master", "local[1]")
+    assert parse_override("output.on_existing=overwrite") == ("output", "on_existing", "overwrite")
+    with pytest.raises(ConfigError, match="section.key=value"):
+        parse_override("epochs=2")
+    config = load_config(CONF / "default.toml", ["sgns.epochs=2", "spark.conf.spark.executor.memory=3g"])
+    assert config.sgns.epochs == 2 and config.spark.conf["spark.executor.memory"] == "3g"
+    assert config.sgns.window == 5
+
+
+def test_missing_and_invalid_files(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "nope.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[sgns\nwindow = 5\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(bad)

@@ -1,0 +1,214 @@
+"""Typed job configuration: TOML → frozen dataclasses, validated once at start.
+
+Hyperparameter names follow gensim 4 (``vector_size``, ``window``, ``min_count``, ``sample``,
+``negative``, ``ns_exponent``, ``alpha``, ``min_alpha``, ``epochs``, ``seed``). Every error names
+the offending key as ``section.key``.
+"""
+
+import dataclasses
+import difflib
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from w2v_spark.errors import ConfigError
+
+#: Reference tokenization of the benchmarks (ANCHORS): letters/digits, optional 's-style suffix.
+DEFAULT_TOKEN_PATTERN = r"[a-z0-9]+(?:'[a-z]+)?"
+
+
+def _require(condition: bool, key: str, message: str) -> None:
+    if not condition:
+        raise ConfigError(f"config {key}: {message}")
+
+
+@dataclass(frozen=True)
+class SparkConfig:
+    """``[spark]``: where to run. ``master`` is ignored under spark-submit (its --master wins)."""
+
+    master: str = "local[2]"
+    partitions: int = 2
+    app_name: str = "w2v_spark"
+    conf: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        _require(self.partitions >= 1, "spark.partitions", f"must be ≥ 1, got {self.partitions}")
+        for key, value in self.conf.items():
+            _require(key.startswith("spark."), "spark.conf", f"keys must start with 'spark.', got {key!r}")
+            _require(isinstance(value, (str, int, float, bool)), f"spark.conf.{key}", "must be a scalar")
+
+
+@dataclass(frozen=True)
+class InputConfig:
+    """``[input]``: how to read ``--input``: text (one document per line, .gz ok) or Parquet."""
+
+    format: str = "auto"
+    column: str = "text"
+
+    def __post_init__(self):
+        _require(
+            self.format in ("auto", "text", "parquet"),
+            "input.format",
+            f"must be 'auto', 'text' or 'parquet', got {self.format!r}",
+        )
+
+
+@dataclass(frozen=True)
+class TokenizeConfig:
+    """``[tokenize]``: lowercasing, token regex (Java syntax), minimum length, document split."""
+
+    lowercase: bool = True
+    token_pattern: str = DEFAULT_TOKEN_PATTERN
+    min_token_length: int = 1
+    max_sentence_length: int = 10000
+
+    def __post_init__(self):
+        # The pattern is a Java regex; the pipeline compiles it in the JVM before any work.
+        _require(bool(self.token_pattern), "tokenize.token_pattern", "must not be empty")
+        _require(self.min_token_length >= 1, "tokenize.min_token_length", "must be ≥ 1")
+        _require(self.max_sentence_length >= 2, "tokenize.max_sentence_length", "must be ≥ 2")
+
+
+@dataclass(frozen=True)
+class VocabConfig:
+    """``[vocab]``: ``min_count``; ``max_vocab_size`` keeps the N most frequent (0 = all);
+    ``sample`` is word2vec's subsampling threshold (0 disables)."""
+
+    min_count: int = 5
+    max_vocab_size: int = 0
+    sample: float = 1e-3
+
+    def __post_init__(self):
+        _require(self.min_count >= 1, "vocab.min_count", f"must be ≥ 1, got {self.min_count}")
+        _require(self.max_vocab_size >= 0, "vocab.max_vocab_size", "must be ≥ 0 (0 = no limit)")
+        _require(0 <= self.sample < 1, "vocab.sample", f"must be in [0, 1), got {self.sample}")
+
+
+@dataclass(frozen=True)
+class SgnsConfig:
+    """``[sgns]``: skip-gram with negative sampling."""
+
+    vector_size: int = 100
+    window: int = 5
+    negative: int = 5
+    ns_exponent: float = 0.75
+    alpha: float = 0.025
+    min_alpha: float = 0.0001
+    epochs: int = 5
+    seed: int = 1
+    batch_centers: int = 1024
+
+    def __post_init__(self):
+        _require(self.vector_size >= 1, "sgns.vector_size", f"must be ≥ 1, got {self.vector_size}")
+        _require(self.window >= 1, "sgns.window", f"must be ≥ 1, got {self.window}")
+        _require(self.negative >= 1, "sgns.negative", f"must be ≥ 1, got {self.negative}")
+        _require(0 <= self.ns_exponent <= 1, "sgns.ns_exponent", "must be in [0, 1]")
+        _require(0 < self.alpha < 1, "sgns.alpha", f"must be in (0, 1), got {self.alpha}")
+        _require(
+            0 <= self.min_alpha <= self.alpha,
+            "sgns.min_alpha",
+            f"must be in [0, alpha={self.alpha}], got {self.min_alpha}",
+        )
+        _require(self.epochs >= 1, "sgns.epochs", f"must be ≥ 1, got {self.epochs}")
+        _require(self.seed >= 0, "sgns.seed", f"must be ≥ 0, got {self.seed}")
+        _require(1 <= self.batch_centers <= 65536, "sgns.batch_centers", "must be in [1, 65536]")
+
+
+@dataclass(frozen=True)
+class OutputConfig:
+    """``[output]``: ``on_existing = "fail" | "overwrite"``; ``word2vec_text`` also writes
+    ``vectors.txt`` in word2vec text format."""
+
+    on_existing: str = "fail"
+    word2vec_text: bool = True
+
+    def __post_init__(self):
+        _require(
+            self.on_existing in ("fail", "overwrite"),
+            "output.on_existing",
+            f"must be 'fail' or 'overwrite', got {self.on_existing!r}",
+        )
+
+
+@dataclass(frozen=True)
+class JobConfig:
+    spark: SparkConfig = field(default_factory=SparkConfig)
+    input: InputConfig = field(default_factory=InputConfig)
+    tokenize: TokenizeConfig = field(default_factory=TokenizeConfig)
+    vocab: VocabConfig = field(default_factory=VocabConfig)
+    sgns: SgnsConfig = field(default_factory=SgnsConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _did_you_mean(name: str, choices) -> str:
+    close = difflib.get_close_matches(name, list(choices), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _check_type(key: str, value: Any, expected: Any) -> Any:
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if expected is int and isinstance(value, bool) or not isinstance(value, expected):
+        raise ConfigError(
+            f"config {key}: expected {expected.__name__}, got {type(value).__name__} {value!r}"
+        )
+    return value
+
+
+def from_dict(raw: dict[str, Any]) -> JobConfig:
+    """Build and validate a :class:`JobConfig` from parsed TOML, rejecting unknown names."""
+    sections = {f.name: f.type for f in fields(JobConfig)}
+    built = {}
+    for section, values in raw.items():
+        if section not in sections:
+            raise ConfigError(f"config [{section}]: unknown section{_did_you_mean(section, sections)}")
+        if not isinstance(values, dict):
+            raise ConfigError(f"config [{section}]: expected a table, got {values!r}")
+        cls = sections[section]
+        known = {f.name: f.type for f in fields(cls)}
+        kwargs = {}
+        for key, value in values.items():
+            if key not in known:
+                raise ConfigError(f"config {section}.{key}: unknown key{_did_you_mean(key, known)}")
+            kwargs[key] = _check_type(f"{section}.{key}", value, known[key])
+        built[section] = cls(**kwargs)
+    return JobConfig(**built)
+
+
+def parse_override(text: str) -> tuple[str, str, Any]:
+    """Parse ``section.key=value`` (value in TOML syntax; bare words are taken as strings)."""
+    name, sep, value = text.partition("=")
+    section, dot, key = name.strip().partition(".")
+    if not sep or not dot or not section or not key:
+        raise ConfigError(f"--set {text!r}: expected section.key=value, e.g. sgns.epochs=2")
+    try:
+        parsed = tomllib.loads(f"v = {value.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        parsed = value.strip()
+    return section, key, parsed
+
+
+def load_config(path: str | Path | None, overrides: list[str] = ()) -> JobConfig:
+    """Read a TOML file (or start from defaults when ``path`` is None) and apply ``--set`` values."""
+    raw: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file {path} does not exist")
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+            raise ConfigError(f"config file {path}: not valid TOML ({err})") from None
+    for text in overrides:
+        section, key, value = parse_override(text)
+        target = raw.setdefault(section, {})
+        if "." in key:  # spark.conf.spark.executor.memory=2g
+            sub, _, rest = key.partition(".")
+            target = target.setdefault(sub, {})
+            key = rest
+        target[key] = value
+    return from_dict(raw)

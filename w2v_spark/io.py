@@ -1,0 +1,221 @@
+"""Reading corpora and writing results: the only module that knows paths and file formats.
+
+File-system operations go through Hadoop's ``FileSystem`` API of the running Spark session, so
+the same code writes to a local disk, HDFS or an object store. Outputs are assembled in a hidden
+staging directory next to the target and renamed into place only when complete (:class:`Output`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import uuid
+from collections.abc import Iterator
+
+import numpy as np
+import pyarrow as pa
+from pyspark.sql import DataFrame, SparkSession
+
+from w2v_spark.config import InputConfig
+from w2v_spark.errors import InputDataError, OutputError
+from w2v_spark.schemas import EMBEDDINGS
+
+log = logging.getLogger(__name__)
+
+SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
+
+
+def qualify(path: str) -> str:
+    """Local paths become absolute (Spark and Hadoop resolve relative ones differently)."""
+    return path if SCHEME.match(path) else os.path.abspath(path)
+
+
+class FileSystem:
+    """A thin wrapper over Hadoop's ``FileSystem`` for one path's scheme."""
+
+    def __init__(self, spark: SparkSession, path: str):
+        jvm = spark.sparkContext._jvm
+        self._Path = jvm.org.apache.hadoop.fs.Path
+        self._fs = self._Path(path).getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+        # No ".name.crc" side files next to every output on local disks.
+        self._fs.setWriteChecksum(False)
+
+    def exists(self, path: str) -> bool:
+        return bool(self._fs.exists(self._Path(path)))
+
+    def is_dir(self, path: str) -> bool:
+        return bool(self._fs.getFileStatus(self._Path(path)).isDirectory())
+
+    def total_size(self, path: str) -> int:
+        return int(self._fs.getContentSummary(self._Path(path)).getLength())
+
+    def mkdirs(self, path: str) -> None:
+        if not self._fs.mkdirs(self._Path(path)):
+            raise OutputError(f"cannot create directory {path}")
+
+    def rename(self, source: str, target: str) -> None:
+        if not self._fs.rename(self._Path(source), self._Path(target)):
+            raise OutputError(f"cannot rename {source} to {target}")
+
+    def delete(self, path: str) -> None:
+        self._fs.delete(self._Path(path), True)
+
+    def write_bytes(self, path: str, chunks: Iterator[bytes]) -> None:
+        stream = self._fs.create(self._Path(path), True)
+        try:
+            for chunk in chunks:
+                stream.write(bytearray(chunk))
+        finally:
+            stream.close()
+
+
+def read_lines(spark: SparkSession, path: str, config: InputConfig) -> tuple[DataFrame, str]:
+    """Open the corpus at ``path`` as a DataFrame with one string column.
+
+    Text files (optionally .gz/.bz2, or a directory of them) give one row per line; Parquet gives
+    the column ``config.column``. Returns ``(lines, column name)``.
+    """
+    fs = FileSystem(spark, path)
+    if not fs.exists(path):
+        raise InputDataError(f"input {path} does not exist")
+    fmt = config.format
+    if fmt == "auto":
+        fmt = "parquet" if path.rstrip("/").endswith(".parquet") or _has_parquet(fs, path) else "text"
+    if fmt == "text":
+        return spark.read.text(path), "value"
+    lines = spark.read.parquet(path)
+    if config.column not in lines.columns:
+        raise InputDataError(
+            f"input {path} has no column {config.column!r} (columns: {', '.join(lines.columns)}); "
+            "set input.column"
+        )
+    if dict(lines.dtypes)[config.column] != "string":
+        raise InputDataError(f"input column {config.column!r} must be a string column")
+    return lines.select(config.column), config.column
+
+
+def _has_parquet(fs: FileSystem, path: str) -> bool:
+    """A directory holding ``*.parquet`` files (as Spark writes them)."""
+    if not fs.is_dir(path):
+        return False
+    statuses = fs._fs.listStatus(fs._Path(path))
+    return any(str(s.getPath().getName()).endswith(".parquet") for s in statuses)
+
+
+def embeddings_table(words: list[str], counts: np.ndarray, vectors: np.ndarray) -> pa.Table:
+    """Arrow table in the ``schemas.EMBEDDINGS`` layout; row ``i`` is word id ``i``.
+
+    Args:
+        words: vocabulary in id order.
+        counts: ``(vocab_size,) int64``.
+        vectors: ``(vocab_size, vector_size) float32``.
+    """
+    vocab_size, vector_size = vectors.shape
+    offsets = pa.array(np.arange(0, (vocab_size + 1) * vector_size, vector_size, dtype=np.int32))
+    values = pa.array(np.ascontiguousarray(vectors, dtype=np.float32).ravel())
+    return pa.table(
+        {
+            "word": pa.array(words, type=pa.string()),
+            "id": pa.array(np.arange(vocab_size, dtype=np.int32)),
+            "count": pa.array(np.asarray(counts, dtype=np.int64)),
+            "vector": pa.ListArray.from_arrays(offsets, values),
+        }
+    )
+
+
+def word2vec_text(words: list[str], vectors: np.ndarray, chunk_rows: int = 4096) -> Iterator[bytes]:
+    """The word2vec text format (header ``vocab_size vector_size``, then ``word v1 … vd``), in
+    UTF-8 chunks. Floats are written with 9 significant digits, which round-trips float32."""
+    vocab_size, vector_size = vectors.shape
+    yield f"{vocab_size} {vector_size}\n".encode()
+    for start in range(0, vocab_size, chunk_rows):
+        block = vectors[start : start + chunk_rows]
+        lines = [
+            word + " " + " ".join(format(x, ".9g") for x in row.tolist())
+            for word, row in zip(words[start : start + chunk_rows], block)
+        ]
+        yield ("\n".join(lines) + "\n").encode("utf-8")
+
+
+class Output:
+    """An output directory committed atomically.
+
+    Everything is written under a hidden staging directory beside the target
+    (``.<name>._staging-<run id>``); :meth:`commit` writes ``_SUCCESS`` into it and renames it into
+    place. With ``on_existing = "overwrite"`` the previous result is first renamed aside and
+    deleted only after the new one is in place. :meth:`abort` deletes the staging directory.
+    On object stores rename is a copy, so there the commit is not atomic (see README).
+    """
+
+    def __init__(self, spark: SparkSession, target: str, on_existing: str):
+        self.target = qualify(target).rstrip("/")
+        self.fs = FileSystem(spark, self.target)
+        self.on_existing = on_existing
+        self.run_id = uuid.uuid4().hex[:12]
+        parent, name = self.target.rsplit("/", 1)
+        self.staging = f"{parent}/.{name}._staging-{self.run_id}"
+        self._aside = f"{parent}/.{name}._previous-{self.run_id}"
+        self._parent = parent
+
+    def check(self) -> None:
+        """Fail early: target exists (and may not be replaced), or the parent is not writable."""
+        if self.fs.exists(self.target) and self.on_existing == "fail":
+            raise OutputError(
+                f"output {self.target} already exists; remove it or rerun with "
+                "--set output.on_existing=overwrite"
+            )
+        try:
+            self.fs.mkdirs(self.staging)
+            probe = f"{self.staging}/_probe"
+            self.fs.write_bytes(probe, iter([b"ok"]))
+            self.fs.delete(probe)
+        except Exception as err:  # noqa: BLE001 - py4j raises many types for permission problems
+            self.abort()
+            raise OutputError(f"output {self.target} is not writable: {_first_line(err)}") from None
+
+    def path(self, name: str) -> str:
+        return f"{self.staging}/{name}"
+
+    def write_json(self, name: str, content: dict) -> None:
+        text = json.dumps(content, indent=2, sort_keys=True, default=_json_default) + "\n"
+        self.fs.write_bytes(self.path(name), iter([text.encode("utf-8")]))
+
+    def write_chunks(self, name: str, chunks: Iterator[bytes]) -> None:
+        self.fs.write_bytes(self.path(name), chunks)
+
+    def commit(self) -> None:
+        self.fs.write_bytes(self.path("_SUCCESS"), iter([b""]))
+        replaced = self.fs.exists(self.target)
+        if replaced:
+            if self.on_existing != "overwrite":
+                raise OutputError(f"output {self.target} appeared while the job ran; not replacing it")
+            self.fs.rename(self.target, self._aside)
+        self.fs.rename(self.staging, self.target)
+        if replaced:
+            self.fs.delete(self._aside)
+        log.info("output committed to %s", self.target)
+
+    def abort(self) -> None:
+        try:
+            self.fs.delete(self.staging)
+        except Exception:  # noqa: BLE001 - best effort on the way out of a failure
+            log.warning("could not delete staging directory %s", self.staging)
+
+
+def write_table(spark: SparkSession, table: pa.Table, path: str, schema=EMBEDDINGS) -> None:
+    """Write a driver-side Arrow table as one Parquet file, row order kept."""
+    frame = spark.createDataFrame(table, schema=schema)
+    frame.coalesce(1).write.parquet(path)
+
+
+def _first_line(err: Exception) -> str:
+    text = str(err).strip().splitlines()
+    return text[0] if text else type(err).__name__
+
+
+def _json_default(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")

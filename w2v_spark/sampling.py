@@ -1,0 +1,86 @@
+"""Noise distribution for negative sampling: Walker's alias method (Vose's O(V) construction).
+
+Built once on the driver from the vocabulary counts and broadcast to the executors. A draw costs
+one uniform integer, one uniform float and two table lookups, independent of the vocabulary size.
+
+Imports NumPy only, so it is tested without a JVM.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class NoiseTable:
+    """Alias table over ``counts ** exponent``.
+
+    Attributes:
+        probability: ``(vocab_size,) float64`` — chance of keeping bucket ``k`` itself.
+        alias: ``(vocab_size,) int32`` — the word drawn when bucket ``k`` is not kept.
+    """
+
+    probability: np.ndarray
+    alias: np.ndarray
+
+    @property
+    def size(self) -> int:
+        return int(self.probability.shape[0])
+
+    def sample(self, rng: np.random.Generator, shape: int | tuple[int, ...]) -> np.ndarray:
+        """Draw word ids with probability proportional to ``counts ** exponent``.
+
+        Returns an ``int32`` array of the requested shape.
+        """
+        bucket = rng.integers(0, self.size, size=shape, dtype=np.int32)
+        keep = rng.random(shape) < self.probability[bucket]
+        return np.where(keep, bucket, self.alias[bucket])
+
+    def distribution(self) -> np.ndarray:
+        """The exact distribution the table encodes, ``(vocab_size,) float64`` (for tests)."""
+        dist = self.probability.copy()
+        np.add.at(dist, self.alias, 1.0 - self.probability)
+        return dist / self.size
+
+
+def build_noise_table(counts: np.ndarray, exponent: float = 0.75) -> NoiseTable:
+    """Build the alias table for ``P(w) ∝ counts[w] ** exponent`` (Walker 1977, Vose 1991).
+
+    Args:
+        counts: ``(vocab_size,)`` non-negative word counts, at least one positive.
+        exponent: smoothing exponent, 0.75 in word2vec.
+    """
+    counts = np.asarray(counts, dtype=np.float64)
+    if counts.ndim != 1 or counts.size == 0:
+        raise ValueError(f"counts must be a non-empty 1-D array, got shape {counts.shape}")
+    if (counts < 0).any() or not np.isfinite(counts).all():
+        raise ValueError("counts must be finite and non-negative")
+    weights = counts**exponent
+    total = weights.sum()
+    if total <= 0:
+        raise ValueError("counts must contain at least one positive value")
+    size = counts.size
+    scaled = weights * (size / total)  # mean 1: a bucket is "full" at exactly 1
+
+    probability = np.ones(size, dtype=np.float64)
+    alias = np.arange(size, dtype=np.int32)
+    small = [int(i) for i in np.flatnonzero(scaled < 1.0)]
+    large = [int(i) for i in np.flatnonzero(scaled >= 1.0)]
+    # Pair each under-full bucket with an over-full donor. O(V) Python steps, run once per job on
+    # the driver (≈ 50 ms for 100k words).
+    while small and large:
+        lo = small.pop()
+        hi = large[-1]
+        probability[lo] = scaled[lo]
+        alias[lo] = hi
+        scaled[hi] -= 1.0 - scaled[lo]
+        if scaled[hi] < 1.0:
+            large.pop()
+            small.append(hi)
+    # Leftovers are full up to rounding error.
+    for i in small + large:
+        probability[i] = 1.0
+        alias[i] = i
+    return NoiseTable(probability=probability, alias=alias)

@@ -1,0 +1,48 @@
+"""Schemas of every stage's output: the contract readers of the Parquet files rely on."""
+
+from pyspark.sql.types import (
+    ArrayType,
+    DoubleType,
+    FloatType,
+    IntegerType,
+    LongType,
+    StringType,
+    StructField,
+    StructType,
+)
+
+#: ``tokenize``: one row per document (a line, or a slice of an over-long line).
+TOKENS = StructType(
+    [
+        StructField("doc_id", LongType(), nullable=False),
+        StructField("tokens", ArrayType(StringType(), containsNull=False), nullable=False),
+    ]
+)
+
+#: ``count_words`` / ``build_vocab``: ids 0..V-1 by descending count, then word.
+VOCAB = StructType(
+    [
+        StructField("id", IntegerType(), nullable=False),
+        StructField("word", StringType(), nullable=False),
+        StructField("count", LongType(), nullable=False),
+        StructField("keep_probability", DoubleType(), nullable=False),
+    ]
+)
+
+#: ``encode``: word ids of in-vocabulary tokens, in document order.
+ENCODED = StructType(
+    [
+        StructField("doc_id", LongType(), nullable=False),
+        StructField("ids", ArrayType(IntegerType(), containsNull=False), nullable=False),
+    ]
+)
+
+#: ``embeddings/`` Parquet, ordered by descending count (the row order *is* the id order).
+EMBEDDINGS = StructType(
+    [
+        StructField("word", StringType(), nullable=False),
+        StructField("id", IntegerType(), nullable=False),
+        StructField("count", LongType(), nullable=False),
+        StructField("vector", ArrayType(FloatType(), containsNull=False), nullable=False),
+    ]
+)

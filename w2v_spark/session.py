@@ -1,0 +1,55 @@
+"""SparkSession construction from ``[spark]``."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+from pyspark import SparkConf
+from pyspark.sql import SparkSession
+
+from w2v_spark.config import SparkConfig
+from w2v_spark.errors import W2VError
+
+log = logging.getLogger(__name__)
+
+
+def build_session(config: SparkConfig) -> SparkSession:
+    """Start (or join) the SparkSession.
+
+    Under ``spark-submit`` the master and resources come from spark-submit and ``spark.master``
+    here is ignored; under ``python -m w2v_spark`` it is used. Executors run the same Python as the
+    driver unless ``PYSPARK_PYTHON`` says otherwise.
+    """
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    builder = SparkSession.builder.appName(config.app_name)
+    if not SparkConf().contains("spark.master"):
+        builder = builder.master(config.master)
+    # Few, larger shuffle partitions: our shuffled tables are small (vocabulary, corpus packing).
+    builder = builder.config("spark.sql.shuffle.partitions", str(max(2, config.partitions)))
+    # Our one log line per stage/epoch is the progress report; the console bar garbles logs.
+    builder = builder.config("spark.ui.showConsoleProgress", "false")
+    for key, value in config.conf.items():
+        builder = builder.config(key, str(value).lower() if isinstance(value, bool) else str(value))
+    try:
+        spark = builder.getOrCreate()
+    except Exception as err:  # noqa: BLE001 - the launcher raises a bare RuntimeError/PySparkException
+        if "JAVA_GATEWAY_EXITED" in str(err) or "Java gateway" in str(err):
+            raise W2VError(
+                "could not start Spark: Java 17 or newer is required (install a JDK and set JAVA_HOME)"
+            ) from None
+        raise
+    spark.sparkContext.setLogLevel("WARN")
+    _quiet(spark, "org.apache.spark.sql.execution.window.WindowExec")  # vocabulary ids: by design
+    log.info("Spark %s, master %s, default parallelism %d", spark.version,
+             spark.sparkContext.master, spark.sparkContext.defaultParallelism)
+    return spark
+
+
+def _quiet(spark: SparkSession, logger: str) -> None:
+    """Raise one JVM logger to ERROR (a warning we trigger on purpose, once per job)."""
+    jvm = spark.sparkContext._jvm
+    jvm.org.apache.logging.log4j.core.config.Configurator.setLevel(
+        logger, jvm.org.apache.logging.log4j.Level.ERROR
+    )

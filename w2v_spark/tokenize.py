@@ -1,0 +1,50 @@
+"""Stage 1: raw lines → token arrays, with Spark SQL functions only (no Python UDFs)."""
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from w2v_spark.config import DEFAULT_TOKEN_PATTERN
+
+
+def tokenize(
+    lines: DataFrame,
+    *,
+    column: str = "value",
+    lowercase: bool = True,
+    token_pattern: str = DEFAULT_TOKEN_PATTERN,
+    min_token_length: int = 1,
+    max_sentence_length: int = 10000,
+) -> DataFrame:
+    """Split each line of ``lines[column]`` into tokens.
+
+    Tokens are the matches of ``token_pattern`` (Java regex syntax) in the (lower-cased) text, of at
+    least ``min_token_length`` characters. A line with more than ``max_sentence_length`` tokens
+    becomes several consecutive documents of at most that many tokens, so that training windows
+    never span more than one; lines without tokens (blank, punctuation only, null) are dropped.
+
+    Input: any DataFrame with a string column ``column``.
+    Output schema (``schemas.TOKENS``)::
+
+        doc_id  long            unique, increasing in input order for a given input partitioning
+        tokens  array<string>   non-empty
+    """
+    text: Column = F.col(column)
+    if lowercase:
+        text = F.lower(text)
+    tokens = F.regexp_extract_all(text, F.lit(token_pattern), 0)
+    if min_token_length > 1:
+        tokens = F.filter(tokens, lambda token: F.length(token) >= min_token_length)
+    size = F.size("tokens")
+    chunk_starts = F.sequence(F.lit(0), size - 1, F.lit(max_sentence_length))
+    return (
+        lines.select(tokens.alias("tokens"))
+        .where(size > 0)  # size is -1 for a null line
+        .select(F.explode(chunk_starts).alias("start"), "tokens")
+        .select(F.slice("tokens", F.col("start") + 1, max_sentence_length).alias("tokens"))
+        # Assigned after the explode, so every slice gets its own id; no shuffle happens before
+        # it, so the ids are a deterministic function of the input and its partitioning.
+        .select(
+            F.monotonically_increasing_id().alias("doc_id"),
+            F.coalesce("tokens", F.array().cast("array<string>")).alias("tokens"),
+        )
+    )

@@ -1,0 +1,57 @@
+"""Stage 2: vocabulary — word counts, ``min_count`` / ``max_vocab_size`` cut, stable ids, and
+word2vec's frequent-word subsampling keep-probabilities."""
+
+from pyspark.sql import DataFrame, Window
+from pyspark.sql import functions as F
+
+
+def count_words(documents: DataFrame) -> DataFrame:
+    """Count every token.
+
+    Input: ``schemas.TOKENS`` (``tokens array<string>``).
+    Output: ``word string, count long`` — one row per distinct token.
+    """
+    return (
+        documents.select(F.explode("tokens").alias("word"))
+        .groupBy("word")
+        .agg(F.count(F.lit(1)).alias("count"))
+    )
+
+
+def build_vocab(
+    word_counts: DataFrame, *, min_count: int = 5, max_vocab_size: int = 0, sample: float = 1e-3
+) -> DataFrame:
+    """Keep words seen at least ``min_count`` times (and only the ``max_vocab_size`` most frequent
+    when it is > 0); number them 0.. by descending count, ties broken by the word itself, so the
+    ids do not depend on partitioning.
+
+    ``keep_probability`` is word2vec's subsampling formula (as in gensim 4): with
+    ``t = sample × (total count of kept words)``, a word seen ``c`` times is kept with probability
+    ``min(1, (sqrt(c / t) + 1) · t / c)``; 1 everywhere when ``sample`` is 0.
+
+    Input: ``word string, count long`` (from :func:`count_words`).
+    Output schema (``schemas.VOCAB``)::
+
+        id                int     0 = most frequent
+        word              string
+        count             long
+        keep_probability  double  in (0, 1]
+    """
+    # The vocabulary is small (one row per distinct word): a global window is one task, by design.
+    by_frequency = Window.orderBy(F.desc("count"), F.asc("word"))
+    ranked = word_counts.where(F.col("count") >= min_count).withColumn(
+        "id", (F.row_number().over(by_frequency) - 1).cast("int")
+    )
+    if max_vocab_size > 0:
+        ranked = ranked.where(F.col("id") < max_vocab_size)
+    if sample > 0:
+        threshold = F.lit(sample) * F.sum("count").over(Window.partitionBy())
+        keep = F.least(
+            F.lit(1.0), (F.sqrt(F.col("count") / threshold) + 1) * threshold / F.col("count")
+        )
+    else:
+        keep = F.lit(1.0)
+    return ranked.select(
+        "id", "word", F.col("count").cast("long").alias("count"),
+        keep.cast("double").alias("keep_probability"),
+    )
