@@ -1,0 +1,280 @@
+"""Benchmark harness: our trainer and the reference systems on the same tokens, in one run.
+
+    python -m w2v_spark.bench --corpus PATH [--systems ours,gensim] [--partitions 1,2,4]
+                              [--repeats 1] [--set section.key=value ...] [--out FILE.md]
+
+Every system sees the same documents (the reference tokenization, documents split at
+``tokenize.max_sentence_length`` tokens) and the same hyperparameters. Runs alternate between
+systems (ours P=1, gensim, ours P=2, gensim, ...) so that load on the shared machine hits all
+alike. Each run is a separate process; CPU seconds are the process tree's user+system time.
+Quality is measured on the same vectors with gensim's evaluation (analogies restricted to the
+30,000 most frequent words, WordSim-353 and SimLex-999 Spearman ρ).
+
+Needs the ``bench`` extra (gensim).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from w2v_spark.config import JobConfig, load_config
+
+
+@dataclass
+class Result:
+    system: str
+    wall: float
+    cpu: float
+    driver_mb: float
+    jvm_mb: float
+    worker_mb: float
+    raw_words: int
+    analogy: float
+    ws353: float
+    simlex: float
+
+    @property
+    def words_per_cpu_second(self) -> float:
+        return self.raw_words / self.cpu
+
+
+def read_documents(path: str, config: JobConfig) -> list[list[str]]:
+    """The corpus tokenized as the Spark stage does it (same regex, same splitting)."""
+    pattern = re.compile(config.tokenize.token_pattern)
+    limit = config.tokenize.max_sentence_length
+    opener = gzip.open if path.endswith(".gz") else open
+    documents = []
+    with opener(path, "rt", encoding="utf-8", errors="replace") as lines:
+        for line in lines:
+            tokens = pattern.findall(line.lower() if config.tokenize.lowercase else line)
+            tokens = [t for t in tokens if len(t) >= config.tokenize.min_token_length]
+            documents.extend(tokens[i : i + limit] for i in range(0, len(tokens), limit))
+    return documents
+
+
+def evaluate_vectors(words: list[str], vectors: np.ndarray) -> tuple[float, float, float]:
+    """(analogy accuracy, WS353 ρ, SimLex ρ) with gensim's evaluation; rows by descending count."""
+    import gensim.test.utils as gtu
+    from gensim.models import KeyedVectors
+
+    kv = KeyedVectors(vectors.shape[1])
+    kv.add_vectors(words, vectors)
+    analogy = kv.evaluate_word_analogies(gtu.datapath("questions-words.txt"),
+                                         restrict_vocab=30000, case_insensitive=True)[0]
+    ws = kv.evaluate_word_pairs(gtu.datapath("wordsim353.tsv"), case_insensitive=True)[1][0]
+    sl = kv.evaluate_word_pairs(gtu.datapath("simlex999.txt"), case_insensitive=True)[1][0]
+    return float(analogy), float(ws), float(sl)
+
+
+class TreeMonitor:
+    """CPU seconds and peak memory of a process and all its descendants (Linux ``/proc``).
+
+    Spark's JVM and its Python workers are grandchildren that ``getrusage`` never sees, so the tree
+    is sampled every ``interval`` seconds; each process's last sample counts.
+    """
+
+    def __init__(self, root: int, interval: float = 0.2):
+        self.root, self.interval = root, interval
+        self.cpu: dict[int, float] = {}
+        self.peak_mb: dict[int, float] = {}
+        self.kind: dict[int, str] = {}
+        self._tick = os.sysconf("SC_CLK_TCK")
+
+    def _children(self) -> dict[int, list[int]]:
+        tree: dict[int, list[int]] = {}
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    with open(f"/proc/{entry}/stat") as f:
+                        fields = f.read().rsplit(")", 1)[1].split()
+                    tree.setdefault(int(fields[1]), []).append(int(entry))
+                except OSError:
+                    pass
+        return tree
+
+    def sample(self) -> None:
+        tree, todo = self._children(), [self.root]
+        while todo:
+            pid = todo.pop()
+            todo += tree.get(pid, [])
+            try:
+                with open(f"/proc/{pid}/stat") as f:
+                    head, rest = f.read().rsplit(")", 1)
+                fields = rest.split()
+                self.cpu[pid] = (int(fields[11]) + int(fields[12])) / self._tick
+                with open(f"/proc/{pid}/status") as f:
+                    hwm = [line for line in f if line.startswith("VmHWM:")]
+                if hwm:
+                    self.peak_mb[pid] = max(self.peak_mb.get(pid, 0), int(hwm[0].split()[1]) / 1024)
+                name = head.split("(", 1)[1]
+                self.kind[pid] = "jvm" if name == "java" else ("driver" if pid == self.root else "python")
+            except OSError:
+                pass
+
+    def run(self, proc: subprocess.Popen) -> None:
+        while proc.poll() is None:
+            self.sample()
+            time.sleep(self.interval)
+
+    def total_cpu(self) -> float:
+        return sum(self.cpu.values())
+
+    def peak(self, kind: str) -> float:
+        return max((m for pid, m in self.peak_mb.items() if self.kind.get(pid) == kind), default=0.0)
+
+
+def run_ours(corpus: str, partitions: int, overrides: list[str], workdir: Path) -> Result:
+    out = workdir / f"ours-p{partitions}-{time.monotonic_ns()}"
+    cmd = [sys.executable, "-m", "w2v_spark", "train", "--input", corpus, "--output", str(out),
+           "--set", f"spark.partitions={partitions}", "--set", "output.word2vec_text=false"]
+    for item in overrides:
+        cmd += ["--set", item]
+    return _timed(f"w2v_spark, {partitions} partition(s)", cmd, out)
+
+
+def run_gensim(documents_path: Path, workers: int, overrides: list[str], workdir: Path) -> Result:
+    out = workdir / f"gensim-w{workers}-{time.monotonic_ns()}"
+    cmd = [sys.executable, "-m", "w2v_spark.bench", "--gensim-child", str(documents_path),
+           "--workers", str(workers), "--out", str(out)]
+    for item in overrides:
+        cmd += ["--set", item]
+    return _timed(f"gensim 4.4 SG, {workers} worker(s)", cmd, out)
+
+
+def _timed(name: str, cmd: list[str], out: Path) -> Result:
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    monitor = TreeMonitor(proc.pid)
+    monitor.run(proc)
+    _, stderr = proc.communicate()
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(f"{name} failed ({proc.returncode}):\n{stderr[-3000:]}")
+    words, vectors, raw = _load_vectors(out)
+    analogy, ws, sl = evaluate_vectors(words, vectors)
+    result = Result(name, wall, monitor.total_cpu(), monitor.peak("driver"), monitor.peak("jvm"),
+                    monitor.peak("python"), raw, analogy, ws, sl)
+    print(f"{name}: wall {wall:.1f}s cpu {result.cpu:.1f}s analogy {analogy:.4f} ws353 {ws:.3f} "
+          f"simlex {sl:.3f}", file=sys.stderr, flush=True)
+    return result
+
+
+def _load_vectors(out: Path) -> tuple[list[str], np.ndarray, int]:
+    from w2v_spark.embeddings import Embeddings
+
+    manifest = json.loads((out / "_manifest.json").read_text())
+    raw = manifest["corpus"]["tokens"] * manifest["config"]["sgns"]["epochs"]
+    emb = Embeddings.load(out)
+    return emb.words, emb.vectors, raw
+
+
+def gensim_child(documents_path: str, workers: int, overrides: list[str], out: str) -> None:
+    """Train gensim in this process on pre-tokenized documents (one per line, space separated);
+    write the same layout our job writes (embeddings Parquet + manifest)."""
+    from gensim.models import Word2Vec
+
+    from w2v_spark.io import embeddings_table
+
+    config = load_config(None, overrides)
+    t0 = time.perf_counter()
+    with open(documents_path, encoding="utf-8") as f:
+        documents = [line.split() for line in f]
+    s, v = config.sgns, config.vocab
+    model = Word2Vec(
+        sentences=documents, vector_size=s.vector_size, window=s.window, negative=s.negative,
+        ns_exponent=s.ns_exponent, alpha=s.alpha, min_alpha=s.min_alpha, epochs=s.epochs,
+        seed=s.seed, min_count=v.min_count, sample=v.sample, workers=workers, sg=1, hs=0,
+    )
+    wv = model.wv
+    counts = np.array([wv.get_vecattr(w, "count") for w in wv.index_to_key], dtype=np.int64)
+    os.makedirs(out)
+    import pyarrow.parquet as pq
+
+    os.makedirs(f"{out}/embeddings")
+    pq.write_table(embeddings_table(list(wv.index_to_key), counts, wv.vectors),
+                   f"{out}/embeddings/part-0.parquet")
+    tokens = sum(len(d) for d in documents)
+    with open(f"{out}/_manifest.json", "w") as f:
+        json.dump({"corpus": {"tokens": tokens}, "config": {"sgns": {"epochs": s.epochs}},
+                   "seconds": time.perf_counter() - t0}, f)
+
+
+def markdown(results: list[Result], reference: str) -> str:
+    base = [r for r in results if r.system.startswith(reference)]
+    base_speed = np.mean([r.words_per_cpu_second for r in base]) if base else float("nan")
+    lines = [
+        "| system | wall s | CPU s | words / CPU-s | vs gensim | analogy | WS353 ρ | SimLex ρ "
+        "| peak RSS MB: driver / JVM / worker |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r.system} | {r.wall:.1f} | {r.cpu:.1f} | {r.words_per_cpu_second / 1e3:.0f}k | "
+            f"{r.words_per_cpu_second / base_speed:.2f} | {100 * r.analogy:.1f} % | {r.ws353:.3f} | "
+            f"{r.simlex:.3f} | {r.driver_mb:.0f} / {r.jvm_mb:.0f} / {r.worker_mb:.0f} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m w2v_spark.bench")
+    parser.add_argument("--corpus")
+    parser.add_argument("--systems", default="ours,gensim")
+    parser.add_argument("--partitions", default="1,2,4")
+    parser.add_argument("--gensim-workers", default="1")
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--set", action="append", default=[])
+    parser.add_argument("--out")
+    parser.add_argument("--gensim-child")
+    parser.add_argument("--workers", type=int, default=1)
+    args = parser.parse_args(argv)
+    if args.gensim_child:
+        gensim_child(args.gensim_child, args.workers, args.set, args.out)
+        return 0
+
+    config = load_config(None, args.set)
+    systems = args.systems.split(",")
+    partitions = [int(p) for p in args.partitions.split(",")]
+    workers = [int(w) for w in args.gensim_workers.split(",")]
+    results: list[Result] = []
+    with tempfile.TemporaryDirectory(prefix="w2v-bench-") as tmp:
+        workdir = Path(tmp)
+        documents_path = workdir / "documents.txt"
+        if "gensim" in systems:
+            with open(documents_path, "w", encoding="utf-8") as f:
+                for doc in read_documents(args.corpus, config):
+                    f.write(" ".join(doc) + "\n")
+        for _ in range(args.repeats):
+            runs = []
+            if "ours" in systems:
+                runs += [lambda p=p: run_ours(args.corpus, p, args.set, workdir) for p in partitions]
+            if "gensim" in systems:
+                runs += [lambda w=w: run_gensim(documents_path, w, args.set, workdir) for w in workers]
+            # alternate systems: ours, gensim, ours, gensim, ...
+            ours = [r for r in runs[: len(partitions)]] if "ours" in systems else []
+            theirs = runs[len(ours):]
+            order = []
+            for i in range(max(len(ours), len(theirs))):
+                order += ours[i : i + 1] + theirs[i : i + 1]
+            results += [run() for run in order]
+    table = markdown(results, "gensim")
+    print(table)
+    if args.out:
+        Path(args.out).write_text(table + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
