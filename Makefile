@@ -21,7 +21,7 @@ demo: check-java $(VENV)/.installed
 	$(PY) -m w2v_spark train --config conf/demo.toml --output $(OUTPUT)
 	@echo
 	@echo "Nearest neighbours (cosine) from $(OUTPUT)/embeddings:"
-	@$(PY) -m w2v_spark similar --embeddings $(OUTPUT) king god war father ship money good
+	@$(PY) -m w2v_spark similar --embeddings $(OUTPUT) freedom war money god sword america father
 	@echo
 	@echo "Output: $(OUTPUT)  (embeddings/, vocab/, vectors.txt, _manifest.json, _SUCCESS)"
 
