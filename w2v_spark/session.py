@@ -15,6 +15,11 @@ from w2v_spark.errors import W2VError
 log = logging.getLogger(__name__)
 
 
+def launched_by_spark_submit() -> bool:
+    """spark-submit starts the JVM first and hands the Python driver its gateway port."""
+    return "PYSPARK_GATEWAY_PORT" in os.environ or SparkConf().contains("spark.master")
+
+
 def build_session(config: SparkConfig) -> SparkSession:
     """Start (or join) the SparkSession.
 
@@ -24,7 +29,7 @@ def build_session(config: SparkConfig) -> SparkSession:
     """
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.appName(config.app_name)
-    if not SparkConf().contains("spark.master"):
+    if not launched_by_spark_submit():
         builder = builder.master(config.master)
     # Few, larger shuffle partitions: our shuffled tables are small (vocabulary, corpus packing).
     builder = builder.config("spark.sql.shuffle.partitions", str(max(2, config.partitions)))

@@ -1,0 +1,49 @@
+"""The spark-submit entry point, in its own JVM, as a cluster user would launch it."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.corpus import write_topic_corpus
+
+pytestmark = pytest.mark.spark
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _submit(*args, timeout=300):
+    bin_dir = os.path.dirname(sys.executable)
+    env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}", PYSPARK_PYTHON=sys.executable,
+               PYSPARK_DRIVER_PYTHON=sys.executable)
+    return subprocess.run(
+        [os.path.join(bin_dir, "spark-submit"), "--master", "local[2]",
+         str(ROOT / "jobs" / "train_embeddings.py"), *args],
+        capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT,
+    )
+
+
+def test_spark_submit_trains_and_maps_errors_to_exit_codes(tmp_path):
+    corpus = tmp_path / "corpus.txt"
+    write_topic_corpus(corpus, lines=400)
+    out = tmp_path / "out"
+    # spark.master in the config says local[1]; spark-submit's --master local[2] must win.
+    done = _submit("--config", str(ROOT / "conf" / "default.toml"), "--input", str(corpus),
+                   "--output", str(out), "--set", "spark.master=local[1]", "--set", "sgns.epochs=1",
+                   "--set", "vocab.min_count=2", "--set", "sgns.vector_size=8")
+    assert done.returncode == 0, done.stderr[-2000:]
+    manifest = json.loads((out / "_manifest.json").read_text())
+    assert manifest["vocabulary"]["size"] == 31 and (out / "_SUCCESS").exists()
+    log = done.stdout + done.stderr  # spark-submit forwards the driver's stderr to its stdout
+    assert "master local[2]" in log
+
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    failed = _submit("--input", str(empty), "--output", str(tmp_path / "out2"))
+    assert failed.returncode == 3
+    log = failed.stdout + failed.stderr
+    assert "error: input" in log and "contains no tokens" in log
+    assert not (tmp_path / "out2").exists()
