@@ -92,7 +92,7 @@ def scatter_add(matrix: np.ndarray, rows: np.ndarray, deltas: np.ndarray) -> np.
 
 @dataclass
 class PartitionStats:
-    """What one partition's epoch did. Counts are plain ints, loss a float64 sum over pairs."""
+    """What one pass did. Counts are plain ints, loss a float64 sum over pairs."""
 
     raw_words: int = 0
     trained_words: int = 0
@@ -113,6 +113,81 @@ class TrainSettings:
     batch_centers: int = 1024
 
 
+@dataclass(frozen=True)
+class Windows:
+    """Training groups in corpus order: one per kept centre word with at least one context word.
+
+    Attributes:
+        centre: ``(groups,) int32`` word id of each centre.
+        offsets: ``(groups + 1,) int64``; group ``g``'s contexts are ``context[offsets[g]:offsets[g+1]]``.
+        context: ``(pairs,) int32`` word ids of the context words.
+    """
+
+    centre: np.ndarray
+    offsets: np.ndarray
+    context: np.ndarray
+
+    @property
+    def groups(self) -> int:
+        return int(self.centre.shape[0])
+
+    @classmethod
+    def concatenate(cls, parts: list["Windows"]) -> "Windows":
+        if not parts:
+            return cls(np.zeros(0, np.int32), np.zeros(1, np.int64), np.zeros(0, np.int32))
+        sizes = np.cumsum([0] + [p.context.shape[0] for p in parts[:-1]])
+        return cls(
+            centre=np.concatenate([p.centre for p in parts]),
+            offsets=np.concatenate([[0]] + [p.offsets[1:] + base for p, base in zip(parts, sizes)]),
+            context=np.concatenate([p.context for p in parts]),
+        )
+
+
+def sample_windows(
+    ids: np.ndarray, offsets: np.ndarray, *, keep_probability: np.ndarray, window: int,
+    rng: np.random.Generator,
+) -> tuple[Windows, int]:
+    """Subsample frequent words, then give every kept word a window of 1..``window`` words each
+    side (word2vec's random shrinking), never crossing a document boundary.
+
+    Subsampling drops tokens before windows are formed, which widens the effective window (as in
+    word2vec and gensim).
+
+    Args:
+        ids: ``(n_tokens,) int32`` word ids of all documents, concatenated.
+        offsets: ``(n_documents + 1,) int64``; document ``s`` is ``ids[offsets[s]:offsets[s+1]]``.
+        keep_probability: ``(vocab_size,) float32`` subsampling keep chance per word id.
+
+    Returns:
+        ``(windows, kept tokens)``.
+    """
+    kept = rng.random(ids.shape[0], dtype=np.float32) < keep_probability[ids]
+    stream = ids[kept]
+    kept_before = np.concatenate(([0], np.cumsum(kept, dtype=np.int64)))
+    bounds = kept_before[offsets]  # document boundaries in the kept stream
+    length = np.diff(bounds)
+    doc_start = np.repeat(bounds[:-1], length)
+    doc_end = np.repeat(bounds[1:], length)
+    position = np.arange(stream.shape[0], dtype=np.int64)
+    reach = rng.integers(1, window + 1, size=stream.shape[0])
+    left = np.maximum(doc_start, position - reach)
+    right = np.minimum(doc_end - 1, position + reach)
+    has_context = right > left
+    centres = position[has_context]
+    left, right = left[has_context], right[has_context]
+    span = right - left + 1  # window including the centre itself
+    starts = np.concatenate(([0], np.cumsum(span)))
+    window_position = np.arange(starts[-1], dtype=np.int64) - np.repeat(starts[:-1] - left, span)
+    is_context = window_position != np.repeat(centres, span)
+    group_offsets = np.concatenate(([0], np.cumsum(span - 1)))
+    windows = Windows(
+        centre=stream[centres].astype(np.int32, copy=False),
+        offsets=group_offsets,
+        context=stream[window_position[is_context]].astype(np.int32, copy=False),
+    )
+    return windows, int(stream.shape[0])
+
+
 def step_size(batch_centers: int, vocab_size: int) -> int:
     """Centres per update step: ``batch_centers``, but at most ``vocab_size / 8`` (≥ 16).
 
@@ -123,6 +198,72 @@ def step_size(batch_centers: int, vocab_size: int) -> int:
     vocabularies keep the full batch.
     """
     return max(1, min(batch_centers, max(16, vocab_size // 8)))
+
+
+def train_windows(
+    syn0: np.ndarray,
+    syn1: np.ndarray,
+    windows: Windows,
+    *,
+    noise,
+    settings: TrainSettings,
+    progress: tuple[float, float],
+    rng: np.random.Generator,
+    stats: PartitionStats,
+) -> None:
+    """Train all groups of ``windows`` in order, updating ``syn0``/``syn1`` in place.
+
+    Args:
+        syn0: ``(vocab_size, d) float32`` input vectors (the embeddings).
+        syn1: ``(vocab_size, d) float32`` output vectors.
+        noise: anything with ``sample(rng, shape) -> int32 word ids`` (a :class:`NoiseTable`).
+        progress: ``(start, end)`` fraction of the whole run these groups cover; the learning rate
+            decays linearly from ``alpha`` at 0 to ``min_alpha`` at 1 as the groups go by.
+        stats: accumulates loss, pairs and per-row touch counts.
+    """
+    batch = step_size(settings.batch_centers, syn0.shape[0])
+    start, end = progress
+    groups = windows.groups
+    for first in range(0, groups, batch):
+        done = start + (end - start) * first / groups
+        lr = settings.alpha - (settings.alpha - settings.min_alpha) * done
+        _train_step(syn0, syn1, windows, first, min(first + batch, groups), lr, noise, settings,
+                    rng, stats)
+
+
+def _train_step(syn0, syn1, windows, first, last, lr, noise, settings, rng, stats):
+    """Groups ``first:last`` as one step: all reads first, then all writes."""
+    offsets = windows.offsets[first : last + 1]
+    counts = np.diff(offsets)
+    order = np.argsort(counts, kind="stable")  # stack groups of equal size into one product
+    counts = counts[order]
+    group_ends = np.flatnonzero(np.diff(counts)) + 1
+    input_rows, input_deltas, output_rows, output_deltas = [], [], [], []
+    for members in np.split(order, group_ends):
+        n = int(offsets[members[0] + 1] - offsets[members[0]])
+        context = windows.context[offsets[members][:, None] + np.arange(n)]  # (m, n)
+        target = windows.centre[first + members]  # (m,)
+        negatives = noise.sample(rng, (members.shape[0], settings.negative))
+        output = np.concatenate((target[:, None], negatives), axis=1)  # (m, 1 + negative)
+        valid = np.ones(output.shape, dtype=bool)
+        valid[:, 1:] = negatives != target[:, None]
+        d_in, d_out, loss = sgns_gradients(syn0[context], syn1[output], lr, valid)
+        stats.loss += loss
+        stats.pairs += context.size
+        input_rows.append(context.ravel())
+        input_deltas.append(d_in.reshape(-1, syn0.shape[1]))
+        output_rows.append(output.ravel())
+        output_deltas.append(d_out.reshape(-1, syn1.shape[1]))
+    stats.input_touches += scatter_add(syn0, np.concatenate(input_rows), np.concatenate(input_deltas))
+    stats.output_touches += scatter_add(syn1, np.concatenate(output_rows), np.concatenate(output_deltas))
+
+
+def new_stats(vocab_size: int, raw_words: int = 0) -> PartitionStats:
+    return PartitionStats(
+        raw_words=raw_words,
+        input_touches=np.zeros(vocab_size, dtype=np.int64),
+        output_touches=np.zeros(vocab_size, dtype=np.int64),
+    )
 
 
 def train_partition(
@@ -137,84 +278,14 @@ def train_partition(
     progress: tuple[float, float],
     rng: np.random.Generator,
 ) -> PartitionStats:
-    """One pass of skip-gram over one partition's sentences, updating ``syn0``/``syn1`` in place.
-
-    Args:
-        syn0: ``(vocab_size, d) float32`` input vectors (the embeddings).
-        syn1: ``(vocab_size, d) float32`` output vectors.
-        ids: ``(n_tokens,) int32`` word ids of all sentences, concatenated.
-        offsets: ``(n_sentences + 1,) int64`` sentence ``s`` is ``ids[offsets[s]:offsets[s+1]]``.
-        keep_probability: ``(vocab_size,) float32`` frequent-word subsampling keep chance.
-        noise: alias table of the negative-sampling distribution.
-        settings: window, negatives, learning-rate range.
-        progress: ``(start, end)`` fraction of the whole run this pass covers; the learning rate
-            decays linearly from ``alpha`` at 0 to ``min_alpha`` at 1 as raw words go by.
-        rng: the only source of randomness (subsampling, window sizes, negatives).
-    """
-    vocab_size = syn0.shape[0]
-    stats = PartitionStats(
-        raw_words=int(ids.shape[0]),
-        input_touches=np.zeros(vocab_size, dtype=np.int64),
-        output_touches=np.zeros(vocab_size, dtype=np.int64),
-    )
+    """One pass of skip-gram over one partition's documents (:func:`sample_windows` then
+    :func:`train_windows`), updating ``syn0``/``syn1`` in place. Arguments as there."""
+    stats = new_stats(syn0.shape[0], raw_words=int(ids.shape[0]))
     if ids.shape[0] == 0:
         return stats
-
-    # Subsampling drops tokens before windows are formed, which widens the effective window
-    # (as in word2vec and gensim).
-    kept = rng.random(ids.shape[0], dtype=np.float32) < keep_probability[ids]
-    stream = ids[kept]
-    raw_position = np.flatnonzero(kept)
-    kept_before = np.concatenate(([0], np.cumsum(kept, dtype=np.int64)))
-    bounds = kept_before[offsets]  # sentence boundaries in the kept stream
-    sentence_length = np.diff(bounds)
-    sentence_start = np.repeat(bounds[:-1], sentence_length)
-    sentence_end = np.repeat(bounds[1:], sentence_length)
-    stats.trained_words = int(stream.shape[0])
-
-    position = np.arange(stream.shape[0], dtype=np.int64)
-    reach = rng.integers(1, settings.window + 1, size=stream.shape[0])  # word2vec's random shrink
-    left = np.maximum(sentence_start, position - reach)
-    right = np.minimum(sentence_end - 1, position + reach)
-    n_context = (right - left).astype(np.int64)
-
-    centres = np.flatnonzero(n_context > 0)
-    start, end = progress
-    total_raw = ids.shape[0]
-    batch = step_size(settings.batch_centers, vocab_size)
-    for chunk_start in range(0, centres.shape[0], batch):
-        chunk = centres[chunk_start : chunk_start + batch]
-        done = start + (end - start) * raw_position[chunk[0]] / total_raw
-        lr = settings.alpha - (settings.alpha - settings.min_alpha) * done
-        _train_chunk(syn0, syn1, stream, chunk, left, n_context, lr, noise, settings, rng, stats)
+    windows, stats.trained_words = sample_windows(
+        ids, offsets, keep_probability=keep_probability, window=settings.window, rng=rng
+    )
+    train_windows(syn0, syn1, windows, noise=noise, settings=settings, progress=progress, rng=rng,
+                  stats=stats)
     return stats
-
-
-def _train_chunk(syn0, syn1, stream, chunk, left, n_context, lr, noise, settings, rng, stats):
-    """Train the centres ``chunk`` (positions in ``stream``) as one step: reads first, then writes."""
-    counts = n_context[chunk]
-    order = np.argsort(counts, kind="stable")
-    chunk = chunk[order]
-    counts = counts[order]
-    group_ends = np.flatnonzero(np.diff(counts)) + 1
-    input_rows, input_deltas, output_rows, output_deltas = [], [], [], []
-    for group in np.split(np.arange(chunk.shape[0]), group_ends):
-        centre = chunk[group]
-        n = int(counts[group[0]])
-        window_positions = left[centre][:, None] + np.arange(n + 1)
-        context_positions = window_positions[window_positions != centre[:, None]].reshape(-1, n)
-        context = stream[context_positions]  # (m, n)
-        target = stream[centre]  # (m,)
-        negatives = noise.sample(rng, (centre.shape[0], settings.negative))
-        output = np.concatenate((target[:, None], negatives), axis=1)  # (m, 1 + negative)
-        valid = np.ones(output.shape, dtype=bool)
-        valid[:, 1:] = negatives != target[:, None]
-        d_in, d_out, loss = sgns_gradients(syn0[context], syn1[output], lr, valid)
-        stats.loss += loss
-        stats.pairs += context.size
-        input_rows.append(context.ravel())
-        input_deltas.append(d_in.reshape(-1, syn0.shape[1]))
-        output_rows.append(output.ravel())
-        output_deltas.append(d_out.reshape(-1, syn1.shape[1]))
-    stats.input_touches += scatter_add(syn0, np.concatenate(input_rows), np.concatenate(input_deltas))
-    stats.output_touches += scatter_add(syn1, np.concatenate(output_rows), np.concatenate(output_deltas))

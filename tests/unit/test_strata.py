@@ -1,0 +1,100 @@
+"""Windows and stratified ownership: structure checked against brute force on small inputs."""
+
+import numpy as np
+
+from w2v_spark.sgns import Windows, sample_windows
+from w2v_spark.strata import assign_buckets, block_id, bucket_noise, split_blocks
+
+
+def _corpus():
+    ids = np.arange(40, dtype=np.int32) % 13
+    offsets = np.array([0, 7, 8, 20, 40], dtype=np.int64)  # a one-word document included
+    return ids, offsets
+
+
+def test_windows_stay_inside_documents_and_reach():
+    _, offsets = _corpus()
+    positions = np.arange(40)  # word id = position, so contexts can be located
+    windows, kept = sample_windows(positions.astype(np.int32), offsets,
+                                   keep_probability=np.ones(40, np.float32), window=3,
+                                   rng=np.random.default_rng(0))
+    assert kept == 40
+    doc_of = np.searchsorted(offsets, positions, side="right") - 1
+    assert windows.groups == 39  # every word but the lone one in document 1
+    for g in range(windows.groups):
+        centre = windows.centre[g]
+        context = windows.context[windows.offsets[g] : windows.offsets[g + 1]]
+        assert centre not in context
+        assert np.all(doc_of[context] == doc_of[centre])
+        assert np.all(np.abs(context - centre) <= 3)
+        # contexts are the contiguous span around the centre
+        span = np.sort(np.concatenate((context, [centre])))
+        assert np.array_equal(span, np.arange(span[0], span[-1] + 1))
+
+
+def test_subsampling_removes_tokens_before_windowing():
+    ids = np.zeros(12, dtype=np.int32)
+    ids[::2] = 1  # 1 0 1 0 ...
+    keep = np.array([0.0, 1.0], np.float32)  # word 0 never kept
+    windows, kept = sample_windows(ids, np.array([0, 12]), keep_probability=keep, window=1,
+                                   rng=np.random.default_rng(1))
+    assert kept == 6 and set(windows.centre.tolist()) == {1} and set(windows.context.tolist()) == {1}
+
+
+def test_buckets_are_balanced_and_seeded():
+    mass = np.random.default_rng(0).zipf(1.3, 5000).astype(float)
+    a = assign_buckets(mass, 4, np.random.default_rng(7))
+    assert set(a.tolist()) == {0, 1, 2, 3}
+    assert np.bincount(a).max() - np.bincount(a).min() <= 1
+    assert np.array_equal(a, assign_buckets(mass, 4, np.random.default_rng(7)))
+    assert not np.array_equal(a, assign_buckets(mass, 4, np.random.default_rng(8)))
+
+
+def test_blocks_partition_every_pair_exactly_once_with_single_writers():
+    ids, offsets = _corpus()
+    windows, _ = sample_windows(ids, offsets, keep_probability=np.ones(13, np.float32), window=4,
+                                rng=np.random.default_rng(3))
+    buckets = 3
+    assignment = assign_buckets(np.ones(13), buckets, np.random.default_rng(5))
+    blocks = split_blocks(windows, assignment, buckets)
+    all_pairs = sorted(
+        (int(windows.centre[g]), int(c))
+        for g in range(windows.groups)
+        for c in windows.context[windows.offsets[g] : windows.offsets[g + 1]]
+    )
+    seen = []
+    for stratum in range(buckets):
+        written_out, written_in = set(), set()
+        for bucket in range(buckets):
+            block = blocks.get(block_id(stratum, bucket, buckets))
+            if block is None:
+                continue
+            assert np.all(assignment[block.centre] == bucket)
+            assert np.all(assignment[block.context] == (bucket + stratum) % buckets)
+            assert np.all(np.diff(block.offsets) > 0)
+            out_rows, in_rows = set(block.centre.tolist()), set(block.context.tolist())
+            assert not (out_rows & written_out) and not (in_rows & written_in)
+            written_out |= out_rows
+            written_in |= in_rows
+            seen += [(int(block.centre[g]), int(c)) for g in range(block.groups)
+                     for c in block.context[block.offsets[g] : block.offsets[g + 1]]]
+    assert sorted(seen) == all_pairs
+
+
+def test_bucket_noise_draws_only_its_bucket_in_proportion():
+    counts = np.arange(1, 21, dtype=float)
+    assignment = np.arange(20) % 2
+    noise = bucket_noise(counts, assignment, 1, 0.75)
+    draws = noise.sample(np.random.default_rng(0), 200000)
+    assert set(np.unique(draws).tolist()) == set(range(1, 20, 2))
+    freq = np.bincount(draws, minlength=20)[1::2] / draws.size
+    target = counts[1::2] ** 0.75 / (counts[1::2] ** 0.75).sum()
+    np.testing.assert_allclose(freq, target, atol=0.005)
+
+
+def test_concatenate_windows():
+    a = Windows(np.array([1, 2], np.int32), np.array([0, 2, 3]), np.array([5, 6, 7], np.int32))
+    b = Windows(np.array([3], np.int32), np.array([0, 1]), np.array([8], np.int32))
+    c = Windows.concatenate([a, b])
+    assert c.centre.tolist() == [1, 2, 3] and c.offsets.tolist() == [0, 2, 3, 4]
+    assert c.context.tolist() == [5, 6, 7, 8]

@@ -1,0 +1,90 @@
+"""Stratified ownership of the model rows: parallel SGD without averaging (NumPy only).
+
+With ``P`` partitions, every epoch deals the vocabulary into ``P`` buckets and runs ``P``
+sub-epochs (strata). In stratum ``s``, partition ``p`` trains exactly the (centre, context) pairs
+whose centre is in bucket ``p`` and whose context is in bucket ``(p + s) mod P``, with negatives
+drawn from bucket ``p`` only. It then reads and writes only output vectors (``syn1``) of bucket
+``p`` and input vectors (``syn0``) of bucket ``(p + s) mod P``: no row has two writers, so the
+partitions' results are simply put together, and over the ``P`` strata every pair of the epoch is
+trained exactly once. This is stratified SGD for matrix factorisation (Gemulla et al. 2011)
+applied to SGNS, itself an implicit factorisation (Levy & Goldberg 2014); the idea of hashing
+embeddings to partitions for Spark comes from apache/spark PR #37967.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from w2v_spark.sampling import build_noise_table
+from w2v_spark.sgns import Windows
+
+
+def assign_buckets(mass: np.ndarray, buckets: int, rng: np.random.Generator) -> np.ndarray:
+    """Deal words to ``buckets`` buckets of nearly equal ``mass``.
+
+    Words are taken in descending mass, ``buckets`` at a time, and each such round is dealt in a
+    random order, so every bucket gets one word of every rank band.
+
+    Args:
+        mass: ``(vocab_size,)`` expected training tokens per word (count × keep probability).
+
+    Returns:
+        ``(vocab_size,) int32`` bucket of each word id.
+    """
+    vocab_size = mass.shape[0]
+    order = np.argsort(-mass, kind="stable")
+    rounds = -(-vocab_size // buckets)
+    deals = rng.permuted(np.tile(np.arange(buckets, dtype=np.int32), (rounds, 1)), axis=1)
+    assignment = np.empty(vocab_size, dtype=np.int32)
+    assignment[order] = deals.ravel()[:vocab_size]
+    return assignment
+
+
+def block_id(stratum: int, bucket: int, buckets: int) -> int:
+    return stratum * buckets + bucket
+
+
+def split_blocks(windows: Windows, assignment: np.ndarray, buckets: int) -> dict[int, Windows]:
+    """Cut ``windows`` into the blocks of :func:`block_id` (stratum, centre bucket).
+
+    A pair (centre in bucket ``p``, context in bucket ``q``) belongs to stratum
+    ``(q - p) mod buckets``. Within a block, groups and pairs keep corpus order; a centre keeps
+    only its contexts of that block. Empty blocks are left out.
+    """
+    sizes = np.diff(windows.offsets)
+    group_of_pair = np.repeat(np.arange(windows.groups, dtype=np.int64), sizes)
+    centre_bucket = assignment[windows.centre][group_of_pair]
+    stratum = (assignment[windows.context] - centre_bucket) % buckets
+    key = stratum * buckets + centre_bucket
+    order = np.argsort(key, kind="stable")
+    sorted_key = key[order]
+    cuts = np.flatnonzero(np.diff(sorted_key)) + 1
+    blocks = {}
+    for pairs in np.split(order, cuts):
+        if pairs.size == 0:
+            continue
+        groups, first, counts = np.unique(group_of_pair[pairs], return_index=True, return_counts=True)
+        blocks[int(key[pairs[0]])] = Windows(
+            centre=windows.centre[groups],
+            offsets=np.concatenate(([0], np.cumsum(counts))),
+            context=windows.context[pairs],
+        )
+    return blocks
+
+
+@dataclass(frozen=True)
+class BucketNoise:
+    """Negative sampling restricted to one bucket: ∝ count^exponent over that bucket's words."""
+
+    words: np.ndarray  # (k,) int32 word ids of the bucket
+    table: object  # NoiseTable over those words
+
+    def sample(self, rng: np.random.Generator, shape) -> np.ndarray:
+        return self.words[self.table.sample(rng, shape)]
+
+
+def bucket_noise(counts: np.ndarray, assignment: np.ndarray, bucket: int, exponent: float) -> BucketNoise:
+    words = np.flatnonzero(assignment == bucket).astype(np.int32)
+    return BucketNoise(words=words, table=build_noise_table(counts[words], exponent))
