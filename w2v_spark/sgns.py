@@ -28,7 +28,11 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
 
 
 def sgns_gradients(
-    inputs: np.ndarray, outputs: np.ndarray, lr: float, valid: np.ndarray | None = None
+    inputs: np.ndarray,
+    outputs: np.ndarray,
+    lr: float,
+    valid: np.ndarray | None = None,
+    out: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, float]:
     """Scaled negative gradients of the SGNS loss for stacks of (context, output) blocks.
 
@@ -41,27 +45,31 @@ def sgns_gradients(
         lr: learning rate the gradients are multiplied by.
         valid: optional ``(m, 1 + negative) bool``; False drops an output (a negative that
             happens to equal its centre word, as word2vec skips it).
+        out: optional preallocated ``(delta_inputs, delta_outputs)`` of the result shapes.
 
     Returns:
         ``(delta_inputs (m, n, d), delta_outputs (m, 1 + negative, d), loss)`` where the deltas are
         ``-lr × gradient`` (add them to the rows) and ``loss`` is the float64 sum over all pairs,
-        computed before the update.
+        computed before the update (exact while |score| < 15 in float32; capped beyond).
     """
-    scores = np.matmul(inputs, outputs.transpose(0, 2, 1))  # (m, n, 1 + negative)
-    prob = sigmoid(scores)
-    # softplus(-s) = -log σ(s) for the true word, softplus(s) = -log σ(-s) for negatives
-    signed = scores.copy()
-    signed[:, :, 0] *= -1.0
-    pair_loss = np.logaddexp(np.float32(0.0), signed)
-    error = -prob  # label - σ(s), label 0 ...
-    error[:, :, 0] += 1.0  # ... and 1 for the true word
-    if valid is not None:
+    # "signed" scores: +s for the true word, -s for negatives, so that every pair's probability of
+    # being classified right is q = σ(signed) and its loss is -log q.
+    signed = np.matmul(inputs, outputs.transpose(0, 2, 1))  # (m, n, 1 + negative)
+    signed[:, :, 1:] *= -1.0
+    signed *= 0.5
+    np.tanh(signed, out=signed)  # σ(x) = (1 + tanh(x / 2)) / 2: no overflow anywhere
+    error = 0.5 - 0.5 * signed  # 1 - q = |label - σ(s)|
+    right = 1.0 - error  # q
+    if valid is not None and not valid.all():
         error *= valid[:, None, :]
-        pair_loss *= valid[:, None, :]
-    loss = float(pair_loss.sum(dtype=np.float64))
-    error *= np.float32(lr)
-    delta_inputs = np.matmul(error, outputs)  # (m, n, d)
-    delta_outputs = np.matmul(error.transpose(0, 2, 1), inputs)  # (m, 1 + negative, d)
+        right[~np.broadcast_to(valid[:, None, :], right.shape)] = 1.0
+    np.maximum(right, np.finfo(right.dtype).tiny, out=right)
+    loss = -float(np.log(right).sum(dtype=np.float64))
+    error[:, :, 1:] *= -1.0  # label - σ(s): positive for the true word, negative for negatives
+    error *= np.asarray(lr, dtype=error.dtype)
+    d_in, d_out = out if out is not None else (None, None)
+    delta_inputs = np.matmul(error, outputs, out=d_in)  # (m, n, d)
+    delta_outputs = np.matmul(error.transpose(0, 2, 1), inputs, out=d_out)  # (m, 1 + negative, d)
     return delta_inputs, delta_outputs, loss
 
 
@@ -236,26 +244,38 @@ def _train_step(syn0, syn1, windows, first, last, lr, noise, settings, rng, stat
     offsets = windows.offsets[first : last + 1]
     counts = np.diff(offsets)
     order = np.argsort(counts, kind="stable")  # stack groups of equal size into one product
-    counts = counts[order]
-    group_ends = np.flatnonzero(np.diff(counts)) + 1
-    input_rows, input_deltas, output_rows, output_deltas = [], [], [], []
-    for members in np.split(order, group_ends):
-        n = int(offsets[members[0] + 1] - offsets[members[0]])
+    size_starts = np.flatnonzero(np.diff(counts[order])) + 1
+    dim, width = syn0.shape[1], settings.negative + 1
+    targets = windows.centre[first:last]
+    negatives = noise.sample(rng, (last - first, settings.negative))
+    outputs = np.concatenate((targets[:, None], negatives), axis=1)  # (groups, 1 + negative)
+    valid = np.ones(outputs.shape, dtype=bool)
+    valid[:, 1:] = negatives != targets[:, None]
+    # Deltas of the whole step are written in place, then scattered once per matrix.
+    pairs = int(offsets[-1] - offsets[0])
+    input_rows = np.empty(pairs, dtype=np.int32)
+    input_deltas = np.empty((pairs, dim), dtype=syn0.dtype)
+    output_rows = np.empty((last - first, width), dtype=np.int32)
+    output_deltas = np.empty((last - first, width, dim), dtype=syn1.dtype)
+    done_pairs = done_groups = 0
+    for members in np.split(order, size_starts):
+        m, n = members.shape[0], int(counts[members[0]])
         context = windows.context[offsets[members][:, None] + np.arange(n)]  # (m, n)
-        target = windows.centre[first + members]  # (m,)
-        negatives = noise.sample(rng, (members.shape[0], settings.negative))
-        output = np.concatenate((target[:, None], negatives), axis=1)  # (m, 1 + negative)
-        valid = np.ones(output.shape, dtype=bool)
-        valid[:, 1:] = negatives != target[:, None]
-        d_in, d_out, loss = sgns_gradients(syn0[context], syn1[output], lr, valid)
+        output = outputs[members]
+        in_slice = slice(done_pairs, done_pairs + m * n)
+        out_slice = slice(done_groups, done_groups + m)
+        _, _, loss = sgns_gradients(
+            syn0[context], syn1[output], lr, valid[members],
+            out=(input_deltas[in_slice].reshape(m, n, dim), output_deltas[out_slice]),
+        )
+        input_rows[in_slice] = context.ravel()
+        output_rows[out_slice] = output
         stats.loss += loss
-        stats.pairs += context.size
-        input_rows.append(context.ravel())
-        input_deltas.append(d_in.reshape(-1, syn0.shape[1]))
-        output_rows.append(output.ravel())
-        output_deltas.append(d_out.reshape(-1, syn1.shape[1]))
-    stats.input_touches += scatter_add(syn0, np.concatenate(input_rows), np.concatenate(input_deltas))
-    stats.output_touches += scatter_add(syn1, np.concatenate(output_rows), np.concatenate(output_deltas))
+        done_pairs += m * n
+        done_groups += m
+    stats.pairs += pairs
+    stats.input_touches += scatter_add(syn0, input_rows, input_deltas)
+    stats.output_touches += scatter_add(syn1, output_rows.ravel(), output_deltas.reshape(-1, dim))
 
 
 def new_stats(vocab_size: int, raw_words: int = 0) -> PartitionStats:
