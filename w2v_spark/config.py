@@ -98,6 +98,7 @@ class SgnsConfig:
     epochs: int = 5
     seed: int = 1
     batch_centers: int = 1024
+    partition_mode: str = "stratified"
 
     def __post_init__(self):
         _require(self.vector_size >= 1, "sgns.vector_size", f"must be ≥ 1, got {self.vector_size}")
@@ -113,6 +114,11 @@ class SgnsConfig:
         _require(self.epochs >= 1, "sgns.epochs", f"must be ≥ 1, got {self.epochs}")
         _require(self.seed >= 0, "sgns.seed", f"must be ≥ 0, got {self.seed}")
         _require(1 <= self.batch_centers <= 65536, "sgns.batch_centers", "must be in [1, 65536]")
+        _require(
+            self.partition_mode in ("stratified", "averaging"),
+            "sgns.partition_mode",
+            f"must be 'stratified' or 'averaging', got {self.partition_mode!r}",
+        )
 
 
 @dataclass(frozen=True)

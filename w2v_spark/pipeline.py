@@ -25,6 +25,7 @@ from pyspark.sql import functions as F
 from w2v_spark import io
 from w2v_spark.config import JobConfig
 from w2v_spark.encode import encode
+from w2v_spark.epochs import Tables
 from w2v_spark.errors import ConfigError, InputDataError
 from w2v_spark.sampling import build_noise_table
 from w2v_spark.schemas import VOCAB
@@ -135,11 +136,13 @@ def _run(spark: SparkSession, config: JobConfig, input_path: str, output: io.Out
                  training_documents, training_tokens, partitions)
 
     with timer("train"):
-        noise = build_noise_table(counts, config.sgns.ns_exponent)
-        vectors, reports = train_sgns(
-            spark, corpus, noise=noise, keep_probability=keep_probability,
-            config=config.sgns, raw_words=training_tokens,
+        tables = Tables(
+            counts=counts, keep_probability=keep_probability,
+            noise=build_noise_table(counts, config.sgns.ns_exponent),
+            ns_exponent=config.sgns.ns_exponent,
         )
+        vectors, reports = train_sgns(spark, corpus, tables=tables, config=config.sgns,
+                                      partitions=partitions)
         corpus.unpersist()
 
     with timer("write"):
@@ -164,7 +167,11 @@ def _run(spark: SparkSession, config: JobConfig, input_path: str, output: io.Out
         },
         "vocabulary": {"size": len(words), "tokens": int(counts.sum()),
                        "most_frequent": words[:10]},
-        "training": {"partitions": partitions, "epochs": reports_as_dicts(reports)},
+        "training": {
+            "partitions": partitions,
+            "partition_mode": config.sgns.partition_mode if partitions > 1 else "single",
+            "epochs": reports_as_dicts(reports),
+        },
         "timings_seconds": timer.seconds,
         "outputs": {
             "embeddings": "embeddings/", "vocab": "vocab/",

@@ -1,14 +1,12 @@
 """Distributed skip-gram training: the only module that touches RDDs and broadcasts.
 
 The encoded corpus is packed once into one pair of compact integer arrays per partition and
-cached. Each epoch the driver broadcasts the model, every partition trains a private copy with the
-NumPy kernel (:mod:`w2v_spark.sgns`) and returns only the rows it touched, and the driver merges
-them (:mod:`w2v_spark.merge`) in partition order.
+cached; every epoch then runs as Spark jobs over it (:mod:`w2v_spark.epochs`), with the model
+broadcast to the tasks and only touched rows coming back to the driver.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 import time
 from collections.abc import Iterator
@@ -21,9 +19,8 @@ from pyspark.sql import DataFrame, SparkSession
 
 from w2v_spark.config import SgnsConfig
 from w2v_spark.errors import TrainingError
-from w2v_spark.merge import RowUpdate, merge_updates
-from w2v_spark.sampling import NoiseTable
-from w2v_spark.sgns import PartitionStats, TrainSettings, train_partition
+from w2v_spark.epochs import EpochPlan, Tables, run_averaging_epoch, run_stratified_epoch
+from w2v_spark.sgns import TrainSettings
 
 log = logging.getLogger(__name__)
 
@@ -89,105 +86,66 @@ class EpochReport:
     trained_words: int
     seconds: float
     words_per_sec: float
-    broadcast_seconds: float
-    train_seconds: float
-    merge_seconds: float
-
-
-def _train_task(partition, rows, *, model, tables, settings, seed, epoch, epochs):
-    """Executor side: train a private copy of the broadcast model on this partition's arrays."""
-    syn0_start, syn1_start = model.value
-    noise, keep_probability = tables.value
-    syn0, syn1 = syn0_start.copy(), syn1_start.copy()
-    stats = PartitionStats()
-    for ids, offsets in rows:
-        stats = train_partition(
-            syn0, syn1, ids, offsets,
-            keep_probability=keep_probability, noise=noise, settings=settings,
-            progress=(epoch / epochs, (epoch + 1) / epochs),
-            rng=np.random.default_rng(np.random.SeedSequence([seed, epoch, partition])),
-        )
-    if stats.input_touches.size == 0:  # empty partition
-        return
-    yield (
-        partition,
-        (stats.raw_words, stats.trained_words, stats.pairs, stats.loss),
-        RowUpdate.from_matrices(syn0_start, syn0, stats.input_touches),
-        RowUpdate.from_matrices(syn1_start, syn1, stats.output_touches),
-    )
 
 
 def train_sgns(
     spark: SparkSession,
     corpus: RDD,
     *,
-    noise: NoiseTable,
-    keep_probability: np.ndarray,
+    tables: Tables,
     config: SgnsConfig,
-    raw_words: int,
+    partitions: int,
 ) -> tuple[np.ndarray, list[EpochReport]]:
-    """Run ``config.epochs`` rounds of train-then-average over the cached ``corpus``.
+    """Run ``config.epochs`` epochs over the cached ``corpus``.
 
-    Args:
-        corpus: RDD from :func:`pack_corpus`.
-        noise: alias table over the vocabulary.
-        keep_probability: ``(vocab_size,) float32`` subsampling keep chance per word id.
-        raw_words: in-vocabulary tokens per epoch (for the log's ETA).
+    With one partition both modes are plain sequential SGD over the corpus; with more,
+    ``config.partition_mode`` picks :func:`~w2v_spark.epochs.run_stratified_epoch` or
+    :func:`~w2v_spark.epochs.run_averaging_epoch`.
 
     Returns:
         ``(syn0 (vocab_size, vector_size) float32, per-epoch reports)``.
     """
     sc = spark.sparkContext
-    vocab_size = keep_probability.shape[0]
+    vocab_size = tables.counts.shape[0]
     syn0, syn1 = initial_model(vocab_size, config.vector_size, config.seed)
     settings = TrainSettings(
         window=config.window, negative=config.negative, alpha=config.alpha,
         min_alpha=config.min_alpha, batch_centers=config.batch_centers,
     )
-    tables = sc.broadcast((noise, keep_probability))
+    stratified = config.partition_mode == "stratified" and partitions > 1
+    run_epoch = run_stratified_epoch if stratified else run_averaging_epoch
+    broadcast_tables = sc.broadcast(tables)
     reports: list[EpochReport] = []
     started = time.perf_counter()
     try:
         for epoch in range(config.epochs):
-            reports.append(_run_epoch(sc, corpus, syn0, syn1, tables, settings, config, epoch))
-            report = reports[-1]
+            plan = EpochPlan(settings=settings, seed=config.seed, epoch=epoch,
+                             epochs=config.epochs, partitions=partitions)
+            t0 = time.perf_counter()
+            sc.setJobDescription(f"epoch {epoch + 1}/{config.epochs}: training")
+            raw, trained, pairs, loss = run_epoch(sc, corpus, syn0, syn1, broadcast_tables, plan)
+            sc.setJobDescription(None)
+            if not (np.isfinite(syn0).all() and np.isfinite(syn1).all()):
+                raise TrainingError(
+                    f"training diverged in epoch {epoch + 1}: vectors contain NaN or Inf; "
+                    f"lower sgns.alpha (now {config.alpha})"
+                )
+            seconds = time.perf_counter() - t0
+            reports.append(EpochReport(
+                epoch=epoch + 1, loss=float(loss), loss_per_pair=float(loss / max(pairs, 1)),
+                pairs=int(pairs), raw_words=int(raw), trained_words=int(trained),
+                seconds=round(seconds, 3), words_per_sec=raw / max(seconds, 1e-9),
+            ))
             elapsed = time.perf_counter() - started
             eta = elapsed / (epoch + 1) * (config.epochs - epoch - 1)
             log.info(
                 "epoch %d/%d: loss %.4f per pair, %.0f words/s, elapsed %.1fs, ETA %.0fs",
-                epoch + 1, config.epochs, report.loss_per_pair, report.words_per_sec, elapsed, eta,
+                epoch + 1, config.epochs, reports[-1].loss_per_pair, reports[-1].words_per_sec,
+                elapsed, eta,
             )
     finally:
-        tables.destroy()
+        broadcast_tables.destroy()
     return syn0, reports
-
-
-def _run_epoch(sc, corpus, syn0, syn1, tables, settings, config, epoch) -> EpochReport:
-    t0 = time.perf_counter()
-    model = sc.broadcast((syn0, syn1))
-    t1 = time.perf_counter()
-    sc.setJobDescription(f"epoch {epoch + 1}/{config.epochs}: training")
-    task = functools.partial(_train_task, model=model, tables=tables, settings=settings,
-                 seed=config.seed, epoch=epoch, epochs=config.epochs)
-    results = sorted(corpus.mapPartitionsWithIndex(task).collect(), key=lambda r: r[0])
-    sc.setJobDescription(None)
-    t2 = time.perf_counter()
-    model.destroy()
-    merge_updates(syn0, [r[2] for r in results])
-    merge_updates(syn1, [r[3] for r in results])
-    if not (np.isfinite(syn0).all() and np.isfinite(syn1).all()):
-        raise TrainingError(
-            f"training diverged in epoch {epoch + 1}: vectors contain NaN or Inf; "
-            f"lower sgns.alpha (now {config.alpha})"
-        )
-    t3 = time.perf_counter()
-    raw, trained, pairs, loss = (sum(r[1][i] for r in results) for i in range(4))
-    return EpochReport(
-        epoch=epoch + 1, loss=float(loss), loss_per_pair=float(loss / max(pairs, 1)),
-        pairs=int(pairs), raw_words=int(raw), trained_words=int(trained), seconds=t3 - t0,
-        words_per_sec=raw / max(t3 - t0, 1e-9), broadcast_seconds=t1 - t0,
-        train_seconds=t2 - t1, merge_seconds=t3 - t2,
-    )
 
 
 def reports_as_dicts(reports: list[EpochReport]) -> list[dict]:

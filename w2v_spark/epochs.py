@@ -1,0 +1,170 @@
+"""One training epoch on Spark, in one of two ways (``[sgns] partition_mode``).
+
+``"stratified"`` (default): ownership of model rows (:mod:`w2v_spark.strata`). Each data
+partition cuts its windows into blocks keyed by (stratum, bucket); one shuffle brings every block
+to its trainer; then ``P`` strata run one after the other, each as one Spark job of ``P`` tasks
+whose written rows are disjoint. The driver puts the touched rows back in place: no averaging.
+
+``"averaging"``: every partition trains a copy of the whole model on its own documents and the
+driver averages the copies' changes, each row weighted by how often each partition touched it.
+Cheaper per epoch, but loses quality as partitions grow (see BENCHMARKS.md).
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+
+from w2v_spark.merge import RowUpdate, merge_updates
+from w2v_spark.sampling import NoiseTable
+from w2v_spark.sgns import TrainSettings, Windows, new_stats, sample_windows, train_partition, train_windows
+from w2v_spark.strata import assign_buckets, block_id, bucket_noise, split_blocks
+
+
+@dataclass(frozen=True)
+class Tables:
+    """Read-only per-word tables, broadcast once per job.
+
+    Attributes:
+        counts: ``(vocab_size,) int64`` corpus counts.
+        keep_probability: ``(vocab_size,) float32`` subsampling keep chance.
+        noise: alias table over ``counts ** ns_exponent``.
+    """
+
+    counts: np.ndarray
+    keep_probability: np.ndarray
+    noise: NoiseTable
+    ns_exponent: float
+
+
+@dataclass(frozen=True)
+class EpochPlan:
+    """What every task of one epoch needs to know besides the model."""
+
+    settings: TrainSettings
+    seed: int
+    epoch: int
+    epochs: int
+    partitions: int
+
+    def progress(self, start: float, end: float) -> tuple[float, float]:
+        """This epoch's slice ``[start, end]`` (fractions of the epoch) of the whole run."""
+        return (self.epoch + start) / self.epochs, (self.epoch + end) / self.epochs
+
+    def rng(self, *key: int) -> np.random.Generator:
+        return np.random.default_rng(np.random.SeedSequence([self.seed, self.epoch, *key]))
+
+
+# --- averaging -------------------------------------------------------------------------------
+
+def _average_task(partition, rows, *, model, tables, plan):
+    syn0_start, syn1_start = model.value
+    table = tables.value
+    syn0, syn1 = syn0_start.copy(), syn1_start.copy()
+    for ids, offsets in rows:
+        stats = train_partition(
+            syn0, syn1, ids, offsets, keep_probability=table.keep_probability, noise=table.noise,
+            settings=plan.settings, progress=plan.progress(0.0, 1.0), rng=plan.rng(partition),
+        )
+        yield (
+            partition,
+            (stats.raw_words, stats.trained_words, stats.pairs, stats.loss),
+            RowUpdate.from_matrices(syn0_start, syn0, stats.input_touches),
+            RowUpdate.from_matrices(syn1_start, syn1, stats.output_touches),
+        )
+
+
+def run_averaging_epoch(sc, corpus, syn0, syn1, tables, plan: EpochPlan) -> tuple:
+    """Returns ``(raw words, trained words, pairs, loss)``; updates ``syn0``/``syn1`` in place."""
+    model = sc.broadcast((syn0, syn1))
+    try:
+        task = functools.partial(_average_task, model=model, tables=tables, plan=plan)
+        results = sorted(corpus.mapPartitionsWithIndex(task).collect(), key=lambda r: r[0])
+    finally:
+        model.destroy()
+    merge_updates(syn0, [r[2] for r in results])
+    merge_updates(syn1, [r[3] for r in results])
+    return tuple(sum(r[1][i] for r in results) for i in range(4))
+
+
+# --- stratified ------------------------------------------------------------------------------
+
+def _block_task(partition, rows, *, tables, assignment, plan):
+    """Map side: this data partition's windows, cut into blocks keyed by block id."""
+    table = tables.value
+    for ids, offsets in rows:
+        windows, kept = sample_windows(
+            ids, offsets, keep_probability=table.keep_probability, window=plan.settings.window,
+            rng=plan.rng(partition, 0),
+        )
+        blocks = split_blocks(windows, assignment.value, plan.partitions)
+        # Corpus statistics travel with block 0 so that they are counted exactly once.
+        blocks.setdefault(0, Windows.concatenate([]))
+        for key, block in blocks.items():
+            stats = (int(ids.shape[0]), kept) if key == 0 else (0, 0)
+            yield key, (partition, stats, block)
+
+
+def _block_key(key: int) -> int:
+    return key
+
+
+def _stratum_task(rows, *, model, tables, assignment, plan, stratum):
+    """Reduce side: train one block; return the rows written (all owned by this block)."""
+    pieces = sorted((value for _, value in rows), key=lambda piece: piece[0])  # fixed order
+    if not pieces:
+        return
+    raw = sum(piece[1][0] for piece in pieces)
+    kept = sum(piece[1][1] for piece in pieces)
+    windows = Windows.concatenate([piece[2] for piece in pieces])
+    syn0_start, syn1_start = model.value
+    table = tables.value
+    bucket = int(assignment.value[windows.centre[0]]) if windows.groups else -1
+    stats = new_stats(syn0_start.shape[0])
+    syn0, syn1 = syn0_start, syn1_start
+    if windows.groups:
+        syn0, syn1 = syn0_start.copy(), syn1_start.copy()
+        noise = bucket_noise(table.counts, assignment.value, bucket, table.ns_exponent)
+        train_windows(
+            syn0, syn1, windows, noise=noise, settings=plan.settings,
+            progress=plan.progress(stratum / plan.partitions, (stratum + 1) / plan.partitions),
+            rng=plan.rng(plan.partitions + stratum, bucket), stats=stats,
+        )
+    yield (
+        bucket,
+        (raw, kept, stats.pairs, stats.loss),
+        RowUpdate.from_matrices(syn0_start, syn0, stats.input_touches),
+        RowUpdate.from_matrices(syn1_start, syn1, stats.output_touches),
+    )
+
+
+def run_stratified_epoch(sc, corpus, syn0, syn1, tables, plan: EpochPlan) -> tuple:
+    """Returns ``(raw words, trained words, pairs, loss)``; updates ``syn0``/``syn1`` in place."""
+    table = tables.value
+    parts = plan.partitions
+    mass = table.counts * table.keep_probability  # expected training tokens per word
+    assignment = sc.broadcast(assign_buckets(mass, parts, plan.rng(2**31)))
+    blocks = corpus.mapPartitionsWithIndex(
+        functools.partial(_block_task, tables=tables, assignment=assignment, plan=plan)
+    ).partitionBy(parts * parts, _block_key)
+    totals = np.zeros(4)
+    try:
+        for stratum in range(parts):
+            model = sc.broadcast((syn0, syn1))
+            try:
+                task = functools.partial(_stratum_task, model=model, tables=tables,
+                                         assignment=assignment, plan=plan, stratum=stratum)
+                keys = [block_id(stratum, bucket, parts) for bucket in range(parts)]
+                results = sorted(sc.runJob(blocks, task, keys), key=lambda r: r[0])
+            finally:
+                model.destroy()
+            for _, numbers, input_update, output_update in results:
+                # Disjoint rows: each belongs to exactly one block of this stratum.
+                syn0[input_update.rows] += input_update.delta
+                syn1[output_update.rows] += output_update.delta
+                totals += numbers
+    finally:
+        assignment.destroy()
+    return int(totals[0]), int(totals[1]), int(totals[2]), float(totals[3])
