@@ -211,6 +211,54 @@ def gensim_child(documents_path: str, workers: int, overrides: list[str], out: s
                    "seconds": time.perf_counter() - t0}, f)
 
 
+def kernel_child(documents_path: str, overrides: list[str], out: str) -> None:
+    """Our kernel alone, one process, no Spark: vocabulary, subsampling table, noise table and
+    ``config.sgns.epochs`` passes of :func:`~w2v_spark.sgns.train_partition` over all documents."""
+    from collections import Counter
+
+    import pyarrow.parquet as pq
+
+    from w2v_spark.io import embeddings_table
+    from w2v_spark.sampling import build_noise_table
+    from w2v_spark.sgns import TrainSettings, train_partition
+    from w2v_spark.train import initial_model
+
+    config = load_config(None, overrides)
+    s, v = config.sgns, config.vocab
+    with open(documents_path, encoding="utf-8") as f:
+        documents = [line.split() for line in f]
+    counter = Counter(word for doc in documents for word in doc)
+    words = sorted((w for w, c in counter.items() if c >= v.min_count), key=lambda w: (-counter[w], w))
+    index = {w: i for i, w in enumerate(words)}
+    counts = np.array([counter[w] for w in words], dtype=np.int64)
+    encoded = [np.array([index[w] for w in doc if w in index], dtype=np.int32) for doc in documents]
+    ids = np.concatenate(encoded)
+    offsets = np.concatenate(([0], np.cumsum([e.shape[0] for e in encoded])))
+    threshold = v.sample * counts.sum()
+    keep = np.minimum(1.0, (np.sqrt(counts / threshold) + 1) * threshold / counts).astype(np.float32)
+    noise = build_noise_table(counts, s.ns_exponent)
+    syn0, syn1 = initial_model(len(words), s.vector_size, s.seed)
+    settings = TrainSettings(s.window, s.negative, s.alpha, s.min_alpha, s.batch_centers)
+    for epoch in range(s.epochs):
+        train_partition(syn0, syn1, ids, offsets, keep_probability=keep, noise=noise,
+                        settings=settings, progress=(epoch / s.epochs, (epoch + 1) / s.epochs),
+                        rng=np.random.default_rng(np.random.SeedSequence([s.seed, epoch, 0])))
+    os.makedirs(f"{out}/embeddings")
+    pq.write_table(embeddings_table(words, counts, syn0), f"{out}/embeddings/part-0.parquet")
+    with open(f"{out}/_manifest.json", "w") as f:
+        json.dump({"corpus": {"tokens": sum(len(d) for d in documents)},
+                   "config": {"sgns": {"epochs": s.epochs}}}, f)
+
+
+def run_kernel(documents_path: Path, overrides: list[str], workdir: Path) -> Result:
+    out = workdir / f"kernel-{time.monotonic_ns()}"
+    cmd = [sys.executable, "-m", "w2v_spark.bench", "--kernel-child", str(documents_path),
+           "--out", str(out)]
+    for item in overrides:
+        cmd += ["--set", item]
+    return _timed("w2v_spark NumPy kernel alone (1 process, no Spark)", cmd, out)
+
+
 def markdown(results: list[Result], reference: str) -> str:
     base = [r for r in results if r.system.startswith(reference)]
     base_speed = np.mean([r.words_per_cpu_second for r in base]) if base else float("nan")
@@ -238,10 +286,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", action="append", default=[])
     parser.add_argument("--out")
     parser.add_argument("--gensim-child")
+    parser.add_argument("--kernel-child")
     parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args(argv)
     if args.gensim_child:
         gensim_child(args.gensim_child, args.workers, args.set, args.out)
+        return 0
+    if args.kernel_child:
+        kernel_child(args.kernel_child, args.set, args.out)
         return 0
 
     config = load_config(None, args.set)
@@ -252,23 +304,21 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="w2v-bench-") as tmp:
         workdir = Path(tmp)
         documents_path = workdir / "documents.txt"
-        if "gensim" in systems:
+        if "gensim" in systems or "kernel" in systems:
             with open(documents_path, "w", encoding="utf-8") as f:
                 for doc in read_documents(args.corpus, config):
                     f.write(" ".join(doc) + "\n")
+        ours, theirs = [], []
+        if "ours" in systems:
+            ours += [lambda p=p: run_ours(args.corpus, p, args.set, workdir) for p in partitions]
+        if "kernel" in systems:
+            ours.append(lambda: run_kernel(documents_path, args.set, workdir))
+        if "gensim" in systems:
+            theirs += [lambda w=w: run_gensim(documents_path, w, args.set, workdir) for w in workers]
         for _ in range(args.repeats):
-            runs = []
-            if "ours" in systems:
-                runs += [lambda p=p: run_ours(args.corpus, p, args.set, workdir) for p in partitions]
-            if "gensim" in systems:
-                runs += [lambda w=w: run_gensim(documents_path, w, args.set, workdir) for w in workers]
-            # alternate systems: ours, gensim, ours, gensim, ...
-            ours = [r for r in runs[: len(partitions)]] if "ours" in systems else []
-            theirs = runs[len(ours):]
-            order = []
+            # alternate: ours, gensim, ours, gensim, ... so machine load hits both alike
             for i in range(max(len(ours), len(theirs))):
-                order += ours[i : i + 1] + theirs[i : i + 1]
-            results += [run() for run in order]
+                results += [run() for run in ours[i : i + 1] + theirs[i : i + 1]]
     table = markdown(results, "gensim")
     print(table)
     if args.out:

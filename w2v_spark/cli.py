@@ -56,6 +56,7 @@ def _train(args) -> int:
     from w2v_spark.session import build_session
 
     config = load_config(args.config, args.set)
+    config.sgns.resolved_kernel()  # a missing optional kernel is a config error, before Spark
     input_path = args.input or demo_corpus_path()
     if not SCHEME.match(input_path) and not os.path.exists(input_path):
         raise InputDataError(f"input {input_path} does not exist")  # before paying for a JVM

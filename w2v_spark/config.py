@@ -99,6 +99,7 @@ class SgnsConfig:
     seed: int = 1
     batch_centers: int = 1024
     partition_mode: str = "stratified"
+    kernel: str = "auto"
 
     def __post_init__(self):
         _require(self.vector_size >= 1, "sgns.vector_size", f"must be ≥ 1, got {self.vector_size}")
@@ -119,6 +120,26 @@ class SgnsConfig:
             "sgns.partition_mode",
             f"must be 'stratified' or 'averaging', got {self.partition_mode!r}",
         )
+        _require(
+            self.kernel in ("auto", "numpy", "numba"),
+            "sgns.kernel",
+            f"must be 'auto', 'numpy' or 'numba', got {self.kernel!r}",
+        )
+
+    def resolved_kernel(self) -> str:
+        """``auto`` → numba when it is installed, else the NumPy reference kernel."""
+        if self.kernel == "numpy":
+            return "numpy"
+        try:
+            import numba  # noqa: F401
+        except ImportError:
+            if self.kernel == "numba":
+                raise ConfigError(
+                    "config sgns.kernel: 'numba' needs the optional extra: "
+                    "pip install 'w2v_spark[numba]'"
+                ) from None
+            return "numpy"
+        return "numba"
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,15 @@ import numpy as np
 
 from w2v_spark.merge import RowUpdate, merge_updates
 from w2v_spark.sampling import NoiseTable
-from w2v_spark.sgns import TrainSettings, Windows, new_stats, sample_windows, train_partition, train_windows
+from w2v_spark.sgns import (
+    TrainSettings,
+    Windows,
+    document_slices,
+    new_stats,
+    sample_windows,
+    train_partition,
+    train_windows,
+)
 from w2v_spark.strata import assign_buckets, block_id, bucket_noise, split_blocks
 
 
@@ -92,19 +100,23 @@ def run_averaging_epoch(sc, corpus, syn0, syn1, tables, plan: EpochPlan) -> tupl
 # --- stratified ------------------------------------------------------------------------------
 
 def _block_task(partition, rows, *, tables, assignment, plan):
-    """Map side: this data partition's windows, cut into blocks keyed by block id."""
+    """Map side: this data partition's windows, cut into blocks keyed by block id, about a
+    million tokens at a time (pieces are ordered by (partition, slice) on the reduce side)."""
     table = tables.value
+    rng = plan.rng(partition, 0)
     for ids, offsets in rows:
-        windows, kept = sample_windows(
-            ids, offsets, keep_probability=table.keep_probability, window=plan.settings.window,
-            rng=plan.rng(partition, 0),
-        )
-        blocks = split_blocks(windows, assignment.value, plan.partitions)
-        # Corpus statistics travel with block 0 so that they are counted exactly once.
-        blocks.setdefault(0, Windows.concatenate([]))
-        for key, block in blocks.items():
-            stats = (int(ids.shape[0]), kept) if key == 0 else (0, 0)
-            yield key, (partition, stats, block)
+        for piece, (lo, hi) in enumerate(document_slices(offsets)):
+            first, last = offsets[lo], offsets[hi]
+            windows, kept = sample_windows(
+                ids[first:last], offsets[lo : hi + 1] - first,
+                keep_probability=table.keep_probability, window=plan.settings.window, rng=rng,
+            )
+            blocks = split_blocks(windows, assignment.value, plan.partitions)
+            # Corpus statistics travel with block 0 so that they are counted exactly once.
+            blocks.setdefault(0, Windows.concatenate([]))
+            for key, block in blocks.items():
+                stats = (int(last - first), kept) if key == 0 else (0, 0)
+                yield key, ((partition, piece), stats, block)
 
 
 def _block_key(key: int) -> int:

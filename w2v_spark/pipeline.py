@@ -170,6 +170,7 @@ def _run(spark: SparkSession, config: JobConfig, input_path: str, output: io.Out
         "training": {
             "partitions": partitions,
             "partition_mode": config.sgns.partition_mode if partitions > 1 else "single",
+            "kernel": config.sgns.resolved_kernel(),
             "epochs": reports_as_dicts(reports),
         },
         "timings_seconds": timer.seconds,

@@ -69,7 +69,11 @@ def sgns_gradients(
     error *= np.asarray(lr, dtype=error.dtype)
     d_in, d_out = out if out is not None else (None, None)
     delta_inputs = np.matmul(error, outputs, out=d_in)  # (m, n, d)
-    delta_outputs = np.matmul(error.transpose(0, 2, 1), inputs, out=d_out)  # (m, 1 + negative, d)
+    if inputs.shape[1] == 1:
+        # An outer product: NumPy's matmul with an inner dimension of 1 is ~3× slower than this.
+        delta_outputs = np.multiply(error.transpose(0, 2, 1), inputs, out=d_out)
+    else:
+        delta_outputs = np.matmul(error.transpose(0, 2, 1), inputs, out=d_out)  # (m, 1 + neg, d)
     return delta_inputs, delta_outputs, loss
 
 
@@ -119,6 +123,7 @@ class TrainSettings:
     alpha: float
     min_alpha: float
     batch_centers: int = 1024
+    kernel: str = "numpy"  # "numpy" (reference) or "numba" (w2v_spark.sgns_numba)
 
 
 @dataclass(frozen=True)
@@ -230,11 +235,24 @@ def train_windows(
         stats: accumulates loss, pairs and per-row touch counts.
     """
     batch = step_size(settings.batch_centers, syn0.shape[0])
-    start, end = progress
+    lr_from, lr_to = (settings.alpha - (settings.alpha - settings.min_alpha) * p for p in progress)
     groups = windows.groups
+    if settings.kernel == "numba":
+        from w2v_spark.sgns_numba import train_groups
+
+        for first in range(0, groups, batch):
+            last = min(first + batch, groups)
+            # The same draws, in the same order, as the NumPy path below.
+            negatives = noise.sample(rng, (last - first, settings.negative))
+            loss, pairs = train_groups(
+                syn0, syn1, windows.centre, windows.offsets, windows.context, negatives,
+                first, last, lr_from, lr_to, groups, stats.input_touches, stats.output_touches,
+            )
+            stats.loss += loss
+            stats.pairs += pairs
+        return
     for first in range(0, groups, batch):
-        done = start + (end - start) * first / groups
-        lr = settings.alpha - (settings.alpha - settings.min_alpha) * done
+        lr = lr_from + (lr_to - lr_from) * first / groups
         _train_step(syn0, syn1, windows, first, min(first + batch, groups), lr, noise, settings,
                     rng, stats)
 
@@ -286,6 +304,19 @@ def new_stats(vocab_size: int, raw_words: int = 0) -> PartitionStats:
     )
 
 
+def document_slices(offsets: np.ndarray, max_tokens: int = 1 << 20) -> list[tuple[int, int]]:
+    """Cut documents ``0..len(offsets)-2`` into consecutive runs of about ``max_tokens`` tokens
+    (a longer document is a run of its own), to bound the memory of the window arrays."""
+    cuts = [0]
+    limit = offsets[0] + max_tokens
+    while cuts[-1] < offsets.shape[0] - 1:
+        nxt = int(np.searchsorted(offsets, limit, side="right")) - 1
+        nxt = min(max(nxt, cuts[-1] + 1), offsets.shape[0] - 1)
+        cuts.append(nxt)
+        limit = offsets[nxt] + max_tokens
+    return list(zip(cuts[:-1], cuts[1:]))
+
+
 def train_partition(
     syn0: np.ndarray,
     syn1: np.ndarray,
@@ -297,15 +328,22 @@ def train_partition(
     settings: TrainSettings,
     progress: tuple[float, float],
     rng: np.random.Generator,
+    max_tokens: int = 1 << 20,
 ) -> PartitionStats:
     """One pass of skip-gram over one partition's documents (:func:`sample_windows` then
-    :func:`train_windows`), updating ``syn0``/``syn1`` in place. Arguments as there."""
+    :func:`train_windows`, about ``max_tokens`` tokens at a time), updating ``syn0``/``syn1`` in
+    place. Arguments as there."""
     stats = new_stats(syn0.shape[0], raw_words=int(ids.shape[0]))
-    if ids.shape[0] == 0:
-        return stats
-    windows, stats.trained_words = sample_windows(
-        ids, offsets, keep_probability=keep_probability, window=settings.window, rng=rng
-    )
-    train_windows(syn0, syn1, windows, noise=noise, settings=settings, progress=progress, rng=rng,
-                  stats=stats)
+    start, end = progress
+    for lo, hi in document_slices(offsets, max_tokens):
+        first, last = offsets[lo], offsets[hi]
+        windows, kept = sample_windows(
+            ids[first:last], offsets[lo : hi + 1] - first, keep_probability=keep_probability,
+            window=settings.window, rng=rng,
+        )
+        stats.trained_words += kept
+        share = (start + (end - start) * first / ids.shape[0],
+                 start + (end - start) * last / ids.shape[0])
+        train_windows(syn0, syn1, windows, noise=noise, settings=settings, progress=share,
+                      rng=rng, stats=stats)
     return stats

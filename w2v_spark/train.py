@@ -111,7 +111,10 @@ def train_sgns(
     settings = TrainSettings(
         window=config.window, negative=config.negative, alpha=config.alpha,
         min_alpha=config.min_alpha, batch_centers=config.batch_centers,
+        kernel=config.resolved_kernel(),
     )
+    log.info("training with the %s kernel, %s", settings.kernel,
+             f"{partitions} partitions, {config.partition_mode}" if partitions > 1 else "1 partition")
     stratified = config.partition_mode == "stratified" and partitions > 1
     run_epoch = run_stratified_epoch if stratified else run_averaging_epoch
     broadcast_tables = sc.broadcast(tables)

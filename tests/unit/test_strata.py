@@ -98,3 +98,16 @@ def test_concatenate_windows():
     c = Windows.concatenate([a, b])
     assert c.centre.tolist() == [1, 2, 3] and c.offsets.tolist() == [0, 2, 3, 4]
     assert c.context.tolist() == [5, 6, 7, 8]
+
+
+def test_document_slices_cover_all_documents_in_runs():
+    from w2v_spark.sgns import document_slices
+
+    offsets = np.array([0, 5, 9, 30, 31, 40, 41], dtype=np.int64)
+    slices = document_slices(offsets, max_tokens=10)
+    assert slices[0][0] == 0 and slices[-1][1] == 6
+    assert all(a[1] == b[0] for a, b in zip(slices, slices[1:]))
+    for lo, hi in slices:
+        assert hi > lo
+        assert offsets[hi] - offsets[lo] <= 10 or hi == lo + 1  # only a long document exceeds
+    assert document_slices(np.array([0, 3]), max_tokens=10) == [(0, 1)]

@@ -1,0 +1,86 @@
+"""Optional compiled SGNS kernel (``pip install 'w2v_spark[numba]'``, ``[sgns] kernel``).
+
+The same model and the same random draws as the NumPy reference kernel (:mod:`w2v_spark.sgns`):
+negatives are drawn by the caller with the same generator calls, step by step. The difference is
+only when updates land: this kernel applies each centre's updates before the next centre is read
+(as word2vec does), where the NumPy kernel applies a whole step of centres at once. With
+``batch_centers = 1`` the two agree to float rounding (a test checks it).
+
+Imports NumPy and numba only.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+
+@numba.njit(cache=True, nogil=True, fastmath=True)  # lets LLVM vectorise the dot products
+def train_groups(syn0, syn1, centre, offsets, context, negatives, first, last, lr_from, lr_to,
+                 groups_total, input_touches, output_touches):  # pragma: no cover - compiled
+    """Train groups ``first:last`` of a :class:`~w2v_spark.sgns.Windows`, one centre at a time.
+
+    Args:
+        syn0, syn1: ``(vocab_size, d) float32`` updated in place.
+        centre, offsets, context: the arrays of the windows.
+        negatives: ``(last - first, negative) int32`` noise words of these groups.
+        lr_from, lr_to: learning rate at group 0 and at group ``groups_total``; a group's rate is
+            interpolated linearly by its index.
+        input_touches, output_touches: ``(vocab_size,) int64`` update counters.
+
+    Returns:
+        ``(loss float64, pairs int)``.
+    """
+    dim = syn0.shape[1]
+    width = negatives.shape[1] + 1
+    outputs = np.empty(width, dtype=np.int32)
+    d_out = np.zeros((width, dim), dtype=np.float32)
+    max_context = 0
+    for g in range(first, last):
+        max_context = max(max_context, offsets[g + 1] - offsets[g])
+    d_in = np.zeros((max_context, dim), dtype=np.float32)
+    loss = 0.0
+    pairs = 0
+    for g in range(first, last):
+        lr = np.float32(lr_from + (lr_to - lr_from) * g / groups_total)
+        target = centre[g]
+        outputs[0] = target
+        for k in range(1, width):
+            outputs[k] = negatives[g - first, k - 1]
+        start, stop = offsets[g], offsets[g + 1]
+        d_out[:, :] = 0.0
+        for j in range(start, stop):
+            row = context[j]
+            d_in[j - start, :] = 0.0
+            for k in range(width):
+                out = outputs[k]
+                if k > 0 and out == target:
+                    continue  # word2vec skips a negative that is the centre itself
+                score = np.float32(0.0)
+                for i in range(dim):
+                    score += syn0[row, i] * syn1[out, i]
+                signed = score if k == 0 else -score
+                t = math.tanh(0.5 * signed)
+                right = 0.5 + 0.5 * t
+                loss -= math.log(max(right, 1.1754944e-38))
+                err = np.float32((0.5 - 0.5 * t) * lr)
+                if k > 0:
+                    err = -err
+                for i in range(dim):
+                    d_in[j - start, i] += err * syn1[out, i]
+                    d_out[k, i] += err * syn0[row, i]
+            pairs += 1
+        # Reads above saw the rows as they were when this centre started; write now.
+        for j in range(start, stop):
+            row = context[j]
+            input_touches[row] += 1
+            for i in range(dim):
+                syn0[row, i] += d_in[j - start, i]
+        for k in range(width):
+            out = outputs[k]
+            output_touches[out] += 1
+            for i in range(dim):
+                syn1[out, i] += d_out[k, i]
+    return loss, pairs
