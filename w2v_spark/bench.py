@@ -1,7 +1,11 @@
 """Benchmark harness: our trainer and the reference systems on the same tokens, in one run.
 
-    python -m w2v_spark.bench --corpus PATH [--systems ours,gensim] [--partitions 1,2,4]
-                              [--repeats 1] [--set section.key=value ...] [--out FILE.md]
+    python -m w2v_spark.bench --corpus PATH [--systems ours,kernel,gensim,mllib]
+        [--partitions 1,2,4] [--gensim-workers 1,2] [--mllib-partitions 2] [--repeats 1]
+        [--set section.key=value ...] [--out FILE.md]
+
+Systems: ``ours`` is the whole Spark job per partition count; ``kernel`` our NumPy kernel alone in
+one process (no Spark); ``gensim`` gensim 4.4 skip-gram; ``mllib`` pyspark.ml's Word2Vec.
 
 Every system sees the same documents (the reference tokenization, documents split at
 ``tokenize.max_sentence_length`` tokens) and the same hyperparameters. Runs alternate between
@@ -10,7 +14,7 @@ alike. Each run is a separate process; CPU seconds are the process tree's user+s
 Quality is measured on the same vectors with gensim's evaluation (analogies restricted to the
 30,000 most frequent words, WordSim-353 and SimLex-999 Spearman ρ).
 
-Needs the ``bench`` extra (gensim).
+Needs the ``bench`` extra (gensim). Linux only (CPU and memory are read from ``/proc``).
 """
 
 from __future__ import annotations
@@ -250,6 +254,52 @@ def kernel_child(documents_path: str, overrides: list[str], out: str) -> None:
                    "config": {"sgns": {"epochs": s.epochs}}}, f)
 
 
+def mllib_child(documents_path: str, partitions: int, overrides: list[str], out: str) -> None:
+    """pyspark.ml's Word2Vec (skip-gram, hierarchical softmax) on the same documents, local[2]."""
+    from pyspark.ml.feature import Word2Vec
+    from pyspark.sql import SparkSession
+    from pyspark.sql import functions as F
+
+    import pyarrow.parquet as pq
+
+    from w2v_spark.io import embeddings_table
+
+    config = load_config(None, overrides)
+    s, v = config.sgns, config.vocab
+    spark = (SparkSession.builder.master("local[2]").config("spark.driver.memory", "4g")
+             .config("spark.ui.showConsoleProgress", "false").getOrCreate())
+    docs = spark.read.text(documents_path).select(F.split("value", " ").alias("tokens"))
+    model = Word2Vec(
+        vectorSize=s.vector_size, minCount=v.min_count, numPartitions=partitions,
+        stepSize=s.alpha, maxIter=s.epochs, seed=s.seed, windowSize=s.window,
+        maxSentenceLength=config.tokenize.max_sentence_length, inputCol="tokens",
+    ).fit(docs)
+    counts = {r["word"]: r["count"] for r in
+              docs.select(F.explode("tokens").alias("word")).groupBy("word").count().collect()}
+    rows = sorted(((r["word"], r["vector"].toArray()) for r in model.getVectors().collect()),
+                  key=lambda r: (-counts[r[0]], r[0]))
+    tokens = sum(counts.values())
+    spark.stop()
+    words = [r[0] for r in rows]
+    os.makedirs(f"{out}/embeddings")
+    pq.write_table(
+        embeddings_table(words, np.array([counts[w] for w in words], dtype=np.int64),
+                         np.stack([r[1] for r in rows]).astype(np.float32)),
+        f"{out}/embeddings/part-0.parquet",
+    )
+    with open(f"{out}/_manifest.json", "w") as f:
+        json.dump({"corpus": {"tokens": tokens}, "config": {"sgns": {"epochs": s.epochs}}}, f)
+
+
+def run_mllib(documents_path: Path, partitions: int, overrides: list[str], workdir: Path) -> Result:
+    out = workdir / f"mllib-p{partitions}-{time.monotonic_ns()}"
+    cmd = [sys.executable, "-m", "w2v_spark.bench", "--mllib-child", str(documents_path),
+           "--workers", str(partitions), "--out", str(out)]
+    for item in overrides:
+        cmd += ["--set", item]
+    return _timed(f"Spark MLlib Word2Vec (SG + HS), {partitions} partition(s)", cmd, out)
+
+
 def run_kernel(documents_path: Path, overrides: list[str], workdir: Path) -> Result:
     out = workdir / f"kernel-{time.monotonic_ns()}"
     cmd = [sys.executable, "-m", "w2v_spark.bench", "--kernel-child", str(documents_path),
@@ -287,6 +337,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out")
     parser.add_argument("--gensim-child")
     parser.add_argument("--kernel-child")
+    parser.add_argument("--mllib-child")
+    parser.add_argument("--mllib-partitions", default="2")
     parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args(argv)
     if args.gensim_child:
@@ -294,6 +346,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.kernel_child:
         kernel_child(args.kernel_child, args.set, args.out)
+        return 0
+    if args.mllib_child:
+        mllib_child(args.mllib_child, args.workers, args.set, args.out)
         return 0
 
     config = load_config(None, args.set)
@@ -304,7 +359,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="w2v-bench-") as tmp:
         workdir = Path(tmp)
         documents_path = workdir / "documents.txt"
-        if "gensim" in systems or "kernel" in systems:
+        if {"gensim", "kernel", "mllib"} & set(systems):
             with open(documents_path, "w", encoding="utf-8") as f:
                 for doc in read_documents(args.corpus, config):
                     f.write(" ".join(doc) + "\n")
@@ -315,6 +370,9 @@ def main(argv: list[str] | None = None) -> int:
             ours.append(lambda: run_kernel(documents_path, args.set, workdir))
         if "gensim" in systems:
             theirs += [lambda w=w: run_gensim(documents_path, w, args.set, workdir) for w in workers]
+        if "mllib" in systems:
+            theirs += [lambda p=p: run_mllib(documents_path, p, args.set, workdir)
+                       for p in map(int, args.mllib_partitions.split(","))]
         for _ in range(args.repeats):
             # alternate: ours, gensim, ours, gensim, ... so machine load hits both alike
             for i in range(max(len(ours), len(theirs))):

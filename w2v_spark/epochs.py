@@ -13,6 +13,9 @@ Cheaper per epoch, but loses quality as partitions grow (see BENCHMARKS.md).
 from __future__ import annotations
 
 import functools
+import time
+from collections import defaultdict
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -65,6 +68,21 @@ class EpochPlan:
         return np.random.default_rng(np.random.SeedSequence([self.seed, self.epoch, *key]))
 
 
+class Split:
+    """Seconds spent per phase of an epoch: broadcast, Spark jobs (training), driver merge."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = defaultdict(float)
+
+    @contextmanager
+    def __call__(self, phase: str):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[phase] += time.perf_counter() - start
+
+
 # --- averaging -------------------------------------------------------------------------------
 
 def _average_task(partition, rows, *, model, tables, plan):
@@ -84,16 +102,19 @@ def _average_task(partition, rows, *, model, tables, plan):
         )
 
 
-def run_averaging_epoch(sc, corpus, syn0, syn1, tables, plan: EpochPlan) -> tuple:
+def run_averaging_epoch(sc, corpus, syn0, syn1, tables, plan: EpochPlan, split: Split) -> tuple:
     """Returns ``(raw words, trained words, pairs, loss)``; updates ``syn0``/``syn1`` in place."""
-    model = sc.broadcast((syn0, syn1))
+    with split("broadcast"):
+        model = sc.broadcast((syn0, syn1))
     try:
-        task = functools.partial(_average_task, model=model, tables=tables, plan=plan)
-        results = sorted(corpus.mapPartitionsWithIndex(task).collect(), key=lambda r: r[0])
+        with split("train"):
+            task = functools.partial(_average_task, model=model, tables=tables, plan=plan)
+            results = sorted(corpus.mapPartitionsWithIndex(task).collect(), key=lambda r: r[0])
     finally:
         model.destroy()
-    merge_updates(syn0, [r[2] for r in results])
-    merge_updates(syn1, [r[3] for r in results])
+    with split("merge"):
+        merge_updates(syn0, [r[2] for r in results])
+        merge_updates(syn1, [r[3] for r in results])
     return tuple(sum(r[1][i] for r in results) for i in range(4))
 
 
@@ -152,7 +173,7 @@ def _stratum_task(rows, *, model, tables, assignment, plan, stratum):
     )
 
 
-def run_stratified_epoch(sc, corpus, syn0, syn1, tables, plan: EpochPlan) -> tuple:
+def run_stratified_epoch(sc, corpus, syn0, syn1, tables, plan: EpochPlan, split: Split) -> tuple:
     """Returns ``(raw words, trained words, pairs, loss)``; updates ``syn0``/``syn1`` in place."""
     table = tables.value
     parts = plan.partitions
@@ -164,19 +185,23 @@ def run_stratified_epoch(sc, corpus, syn0, syn1, tables, plan: EpochPlan) -> tup
     totals = np.zeros(4)
     try:
         for stratum in range(parts):
-            model = sc.broadcast((syn0, syn1))
+            with split("broadcast"):
+                model = sc.broadcast((syn0, syn1))
             try:
-                task = functools.partial(_stratum_task, model=model, tables=tables,
-                                         assignment=assignment, plan=plan, stratum=stratum)
-                keys = [block_id(stratum, bucket, parts) for bucket in range(parts)]
-                results = sorted(sc.runJob(blocks, task, keys), key=lambda r: r[0])
+                # The first stratum's job also runs the map side (windows, blocks, shuffle).
+                with split("train"):
+                    task = functools.partial(_stratum_task, model=model, tables=tables,
+                                             assignment=assignment, plan=plan, stratum=stratum)
+                    keys = [block_id(stratum, bucket, parts) for bucket in range(parts)]
+                    results = sorted(sc.runJob(blocks, task, keys), key=lambda r: r[0])
             finally:
                 model.destroy()
-            for _, numbers, input_update, output_update in results:
-                # Disjoint rows: each belongs to exactly one block of this stratum.
-                syn0[input_update.rows] += input_update.delta
-                syn1[output_update.rows] += output_update.delta
-                totals += numbers
+            with split("merge"):
+                for _, numbers, input_update, output_update in results:
+                    # Disjoint rows: each belongs to exactly one block of this stratum.
+                    syn0[input_update.rows] += input_update.delta
+                    syn1[output_update.rows] += output_update.delta
+                    totals += numbers
     finally:
         assignment.destroy()
     return int(totals[0]), int(totals[1]), int(totals[2]), float(totals[3])

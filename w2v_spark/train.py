@@ -19,7 +19,7 @@ from pyspark.sql import DataFrame, SparkSession
 
 from w2v_spark.config import SgnsConfig
 from w2v_spark.errors import TrainingError
-from w2v_spark.epochs import EpochPlan, Tables, run_averaging_epoch, run_stratified_epoch
+from w2v_spark.epochs import EpochPlan, Split, Tables, run_averaging_epoch, run_stratified_epoch
 from w2v_spark.sgns import TrainSettings
 
 log = logging.getLogger(__name__)
@@ -86,6 +86,9 @@ class EpochReport:
     trained_words: int
     seconds: float
     words_per_sec: float
+    broadcast_seconds: float
+    train_seconds: float
+    merge_seconds: float
 
 
 def train_sgns(
@@ -126,7 +129,9 @@ def train_sgns(
                              epochs=config.epochs, partitions=partitions)
             t0 = time.perf_counter()
             sc.setJobDescription(f"epoch {epoch + 1}/{config.epochs}: training")
-            raw, trained, pairs, loss = run_epoch(sc, corpus, syn0, syn1, broadcast_tables, plan)
+            split = Split()
+            raw, trained, pairs, loss = run_epoch(sc, corpus, syn0, syn1, broadcast_tables, plan,
+                                                  split)
             sc.setJobDescription(None)
             if not (np.isfinite(syn0).all() and np.isfinite(syn1).all()):
                 raise TrainingError(
@@ -138,6 +143,7 @@ def train_sgns(
                 epoch=epoch + 1, loss=float(loss), loss_per_pair=float(loss / max(pairs, 1)),
                 pairs=int(pairs), raw_words=int(raw), trained_words=int(trained),
                 seconds=round(seconds, 3), words_per_sec=raw / max(seconds, 1e-9),
+                **{f"{k}_seconds": round(split.seconds[k], 3) for k in ("broadcast", "train", "merge")},
             ))
             elapsed = time.perf_counter() - started
             eta = elapsed / (epoch + 1) * (config.epochs - epoch - 1)

@@ -55,6 +55,9 @@ def test_outputs_schema_manifest_and_success(spark, trained):
     epochs = manifest["training"]["epochs"]
     assert [e["epoch"] for e in epochs] == [1, 2]
     assert all(math.isfinite(e["loss"]) and e["loss"] > 0 and e["words_per_sec"] > 0 for e in epochs)
+    assert all(0 <= e["train_seconds"] <= e["seconds"] for e in epochs)
+    assert manifest["training"]["partition_mode"] == "stratified"
+    assert manifest["training"]["kernel"] in ("numpy", "numba")
     assert sum(counts) == manifest["corpus"]["training_tokens"] == epochs[0]["raw_words"]
     assert manifest["versions"]["pyspark"].startswith("4.")
 

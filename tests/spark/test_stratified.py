@@ -8,7 +8,14 @@ import pytest
 
 from tests.corpus import write_topic_corpus
 from w2v_spark.encode import encode
-from w2v_spark.epochs import EpochPlan, Tables, _block_task, _stratum_task, run_stratified_epoch
+from w2v_spark.epochs import (
+    EpochPlan,
+    Split,
+    Tables,
+    _block_task,
+    _stratum_task,
+    run_stratified_epoch,
+)
 from w2v_spark.sampling import build_noise_table
 from w2v_spark.sgns import TrainSettings
 from w2v_spark.strata import assign_buckets, block_id
@@ -67,8 +74,10 @@ def test_spark_stratified_epoch_equals_reference(spark, tmp_path):
     broadcast_tables = spark.sparkContext.broadcast(tables)
     for epoch in range(2):
         plan = EpochPlan(settings=settings, seed=3, epoch=epoch, epochs=2, partitions=partitions)
+        split = Split()
         raw, kept, pairs, loss = run_stratified_epoch(spark.sparkContext, corpus, syn0, syn1,
-                                                      broadcast_tables, plan)
+                                                      broadcast_tables, plan, split)
+        assert set(split.seconds) == {"broadcast", "train", "merge"}
         _reference_epoch(parts, ref0, ref1, tables, plan)
         assert raw == counts.sum() and 0 < kept <= raw and pairs > kept and np.isfinite(loss)
     broadcast_tables.destroy()
