@@ -44,6 +44,7 @@ class Result:
     driver_mb: float
     jvm_mb: float
     worker_mb: float
+    train_seconds: float
     raw_words: int
     analogy: float
     ws353: float
@@ -166,22 +167,23 @@ def _timed(name: str, cmd: list[str], out: Path) -> Result:
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise RuntimeError(f"{name} failed ({proc.returncode}):\n{stderr[-3000:]}")
-    words, vectors, raw = _load_vectors(out)
+    words, vectors, raw, train_seconds = _load_vectors(out)
     analogy, ws, sl = evaluate_vectors(words, vectors)
     result = Result(name, wall, monitor.total_cpu(), monitor.peak("driver"), monitor.peak("jvm"),
-                    monitor.peak("python"), raw, analogy, ws, sl)
+                    monitor.peak("python"), train_seconds, raw, analogy, ws, sl)
     print(f"{name}: wall {wall:.1f}s cpu {result.cpu:.1f}s analogy {analogy:.4f} ws353 {ws:.3f} "
           f"simlex {sl:.3f}", file=sys.stderr, flush=True)
     return result
 
 
-def _load_vectors(out: Path) -> tuple[list[str], np.ndarray, int]:
+def _load_vectors(out: Path) -> tuple[list[str], np.ndarray, int, float]:
     from w2v_spark.embeddings import Embeddings
 
     manifest = json.loads((out / "_manifest.json").read_text())
     raw = manifest["corpus"]["tokens"] * manifest["config"]["sgns"]["epochs"]
+    train_seconds = manifest.get("timings_seconds", {}).get("train", float("nan"))
     emb = Embeddings.load(out)
-    return emb.words, emb.vectors, raw
+    return emb.words, emb.vectors, raw, train_seconds
 
 
 def gensim_child(documents_path: str, workers: int, overrides: list[str], out: str) -> None:
@@ -313,13 +315,13 @@ def markdown(results: list[Result], reference: str) -> str:
     base = [r for r in results if r.system.startswith(reference)]
     base_speed = np.mean([r.words_per_cpu_second for r in base]) if base else float("nan")
     lines = [
-        "| system | wall s | CPU s | words / CPU-s | vs gensim | analogy | WS353 ρ | SimLex ρ "
-        "| peak RSS MB: driver / JVM / worker |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| system | wall s | train s | CPU s | words / CPU-s | vs gensim | analogy | WS353 ρ "
+        "| SimLex ρ | peak RSS MB: driver / JVM / worker |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         lines.append(
-            f"| {r.system} | {r.wall:.1f} | {r.cpu:.1f} | {r.words_per_cpu_second / 1e3:.0f}k | "
+            f"| {r.system} | {r.wall:.1f} | {r.train_seconds:.1f} | {r.cpu:.1f} | {r.words_per_cpu_second / 1e3:.0f}k | "
             f"{r.words_per_cpu_second / base_speed:.2f} | {100 * r.analogy:.1f} % | {r.ws353:.3f} | "
             f"{r.simlex:.3f} | {r.driver_mb:.0f} / {r.jvm_mb:.0f} / {r.worker_mb:.0f} |"
         )

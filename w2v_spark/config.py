@@ -99,6 +99,7 @@ class SgnsConfig:
     seed: int = 1
     batch_centers: int = 1024
     partition_mode: str = "stratified"
+    rounds_per_epoch: int = 4
     kernel: str = "auto"
 
     def __post_init__(self):
@@ -120,6 +121,7 @@ class SgnsConfig:
             "sgns.partition_mode",
             f"must be 'stratified' or 'averaging', got {self.partition_mode!r}",
         )
+        _require(1 <= self.rounds_per_epoch <= 64, "sgns.rounds_per_epoch", "must be in [1, 64]")
         _require(
             self.kernel in ("auto", "numpy", "numba"),
             "sgns.kernel",

@@ -59,6 +59,7 @@ class EpochPlan:
     epoch: int
     epochs: int
     partitions: int
+    rounds: int = 1
 
     def progress(self, start: float, end: float) -> tuple[float, float]:
         """This epoch's slice ``[start, end]`` (fractions of the epoch) of the whole run."""
@@ -120,16 +121,28 @@ def run_averaging_epoch(sc, corpus, syn0, syn1, tables, plan: EpochPlan, split: 
 
 # --- stratified ------------------------------------------------------------------------------
 
-def _block_task(partition, rows, *, tables, assignment, plan):
-    """Map side: this data partition's windows, cut into blocks keyed by block id, about a
-    million tokens at a time (pieces are ordered by (partition, slice) on the reduce side)."""
+def round_documents(offsets: np.ndarray, round_index: int, rounds: int) -> tuple[int, int]:
+    """Documents ``[lo, hi)`` of round ``round_index`` of ``rounds``: consecutive runs of about
+    equal token counts."""
+    total = offsets[-1] - offsets[0]
+    cut = [int(np.searchsorted(offsets, offsets[0] + total * r / rounds, side="left"))
+           for r in (round_index, round_index + 1)]
+    documents = offsets.shape[0] - 1
+    return min(cut[0], documents), min(cut[1], documents) if round_index + 1 < rounds else documents
+
+
+def _block_task(partition, rows, *, tables, assignment, plan, round_index):
+    """Map side: this data partition's windows of one round, cut into blocks keyed by block id,
+    about a million tokens at a time (pieces are ordered by (partition, slice) downstream)."""
     table = tables.value
-    rng = plan.rng(partition, 0)
+    rng = plan.rng(partition, 0, round_index)
     for ids, offsets in rows:
-        for piece, (lo, hi) in enumerate(document_slices(offsets)):
-            first, last = offsets[lo], offsets[hi]
+        start, stop = round_documents(offsets, round_index, plan.rounds)
+        part = offsets[start : stop + 1]
+        for piece, (lo, hi) in enumerate(document_slices(part)):
+            first, last = part[lo], part[hi]
             windows, kept = sample_windows(
-                ids[first:last], offsets[lo : hi + 1] - first,
+                ids[first:last], part[lo : hi + 1] - first,
                 keep_probability=table.keep_probability, window=plan.settings.window, rng=rng,
             )
             blocks = split_blocks(windows, assignment.value, plan.partitions)
@@ -144,7 +157,7 @@ def _block_key(key: int) -> int:
     return key
 
 
-def _stratum_task(rows, *, model, tables, assignment, plan, stratum):
+def _stratum_task(rows, *, model, tables, assignment, plan, stratum, round_index):
     """Reduce side: train one block; return the rows written (all owned by this block)."""
     pieces = sorted((value for _, value in rows), key=lambda piece: piece[0])  # fixed order
     if not pieces:
@@ -162,8 +175,11 @@ def _stratum_task(rows, *, model, tables, assignment, plan, stratum):
         noise = bucket_noise(table.counts, assignment.value, bucket, table.ns_exponent)
         train_windows(
             syn0, syn1, windows, noise=noise, settings=plan.settings,
-            progress=plan.progress(stratum / plan.partitions, (stratum + 1) / plan.partitions),
-            rng=plan.rng(plan.partitions + stratum, bucket), stats=stats,
+            progress=plan.progress(
+                (round_index + stratum / plan.partitions) / plan.rounds,
+                (round_index + (stratum + 1) / plan.partitions) / plan.rounds,
+            ),
+            rng=plan.rng(plan.partitions + stratum, bucket, round_index), stats=stats,
         )
     yield (
         bucket,
@@ -174,34 +190,49 @@ def _stratum_task(rows, *, model, tables, assignment, plan, stratum):
 
 
 def run_stratified_epoch(sc, corpus, syn0, syn1, tables, plan: EpochPlan, split: Split) -> tuple:
-    """Returns ``(raw words, trained words, pairs, loss)``; updates ``syn0``/``syn1`` in place."""
+    """Returns ``(raw words, trained words, pairs, loss)``; updates ``syn0``/``syn1`` in place.
+
+    The epoch runs as ``plan.rounds`` rounds, each over a ``1 / rounds`` slice of every partition's
+    documents with freshly dealt buckets; each round is one shuffle and ``P`` stratum jobs.
+    """
     table = tables.value
     parts = plan.partitions
     mass = table.counts * table.keep_probability  # expected training tokens per word
-    assignment = sc.broadcast(assign_buckets(mass, parts, plan.rng(2**31)))
-    blocks = corpus.mapPartitionsWithIndex(
-        functools.partial(_block_task, tables=tables, assignment=assignment, plan=plan)
-    ).partitionBy(parts * parts, _block_key)
     totals = np.zeros(4)
-    try:
-        for stratum in range(parts):
-            with split("broadcast"):
-                model = sc.broadcast((syn0, syn1))
-            try:
-                # The first stratum's job also runs the map side (windows, blocks, shuffle).
-                with split("train"):
-                    task = functools.partial(_stratum_task, model=model, tables=tables,
-                                             assignment=assignment, plan=plan, stratum=stratum)
-                    keys = [block_id(stratum, bucket, parts) for bucket in range(parts)]
-                    results = sorted(sc.runJob(blocks, task, keys), key=lambda r: r[0])
-            finally:
-                model.destroy()
-            with split("merge"):
-                for _, numbers, input_update, output_update in results:
-                    # Disjoint rows: each belongs to exactly one block of this stratum.
-                    syn0[input_update.rows] += input_update.delta
-                    syn1[output_update.rows] += output_update.delta
-                    totals += numbers
-    finally:
-        assignment.destroy()
+    for round_index in range(plan.rounds):
+        assignment = sc.broadcast(assign_buckets(mass, parts, plan.rng(2**31, round_index)))
+        try:
+            blocks = corpus.mapPartitionsWithIndex(functools.partial(
+                _block_task, tables=tables, assignment=assignment, plan=plan,
+                round_index=round_index,
+            )).partitionBy(parts * parts, _block_key)
+            for stratum in range(parts):
+                totals += _run_stratum(sc, blocks, syn0, syn1, tables, assignment, plan, split,
+                                       stratum, round_index)
+        finally:
+            assignment.destroy()
     return int(totals[0]), int(totals[1]), int(totals[2]), float(totals[3])
+
+
+def _run_stratum(sc, blocks, syn0, syn1, tables, assignment, plan, split, stratum, round_index):
+    parts = plan.partitions
+    with split("broadcast"):
+        model = sc.broadcast((syn0, syn1))
+    try:
+        # The first stratum's job of a round also runs its map side (windows, blocks, shuffle).
+        with split("train"):
+            task = functools.partial(_stratum_task, model=model, tables=tables,
+                                     assignment=assignment, plan=plan, stratum=stratum,
+                                     round_index=round_index)
+            keys = [block_id(stratum, bucket, parts) for bucket in range(parts)]
+            results = sorted(sc.runJob(blocks, task, keys), key=lambda r: r[0])
+    finally:
+        model.destroy()
+    totals = np.zeros(4)
+    with split("merge"):
+        for _, numbers, input_update, output_update in results:
+            # Disjoint rows: each belongs to exactly one block of this stratum.
+            syn0[input_update.rows] += input_update.delta
+            syn1[output_update.rows] += output_update.delta
+            totals += numbers
+    return totals

@@ -36,21 +36,24 @@ class Held:
 def _reference_epoch(parts, syn0, syn1, tables, plan):
     """The stratified epoch without Spark: same task functions, pieces fed in reverse order."""
     mass = tables.counts * tables.keep_probability
-    assignment = Held(assign_buckets(mass, plan.partitions, plan.rng(2**31)))
-    blocks = defaultdict(list)
-    for index, part in enumerate(parts):
-        for key, value in _block_task(index, [part], tables=Held(tables), assignment=assignment,
-                                      plan=plan):
-            blocks[key].append((key, value))
-    for stratum in range(plan.partitions):
-        model = Held((syn0.copy(), syn1.copy()))
-        for bucket in range(plan.partitions):
-            pieces = reversed(blocks[block_id(stratum, bucket, plan.partitions)])
-            for _, _, inputs, outputs in _stratum_task(pieces, model=model, tables=Held(tables),
-                                                       assignment=assignment, plan=plan,
-                                                       stratum=stratum):
-                syn0[inputs.rows] += inputs.delta
-                syn1[outputs.rows] += outputs.delta
+    for round_index in range(plan.rounds):
+        assignment = Held(assign_buckets(mass, plan.partitions, plan.rng(2**31, round_index)))
+        blocks = defaultdict(list)
+        for index, part in enumerate(parts):
+            for key, value in _block_task(index, [part], tables=Held(tables),
+                                          assignment=assignment, plan=plan,
+                                          round_index=round_index):
+                blocks[key].append((key, value))
+        for stratum in range(plan.partitions):
+            model = Held((syn0.copy(), syn1.copy()))
+            for bucket in range(plan.partitions):
+                pieces = reversed(blocks[block_id(stratum, bucket, plan.partitions)])
+                for _, _, inputs, outputs in _stratum_task(
+                    pieces, model=model, tables=Held(tables), assignment=assignment, plan=plan,
+                    stratum=stratum, round_index=round_index,
+                ):
+                    syn0[inputs.rows] += inputs.delta
+                    syn1[outputs.rows] += outputs.delta
 
 
 def test_spark_stratified_epoch_equals_reference(spark, tmp_path):
@@ -73,7 +76,8 @@ def test_spark_stratified_epoch_equals_reference(spark, tmp_path):
     ref0, ref1 = syn0.copy(), syn1.copy()
     broadcast_tables = spark.sparkContext.broadcast(tables)
     for epoch in range(2):
-        plan = EpochPlan(settings=settings, seed=3, epoch=epoch, epochs=2, partitions=partitions)
+        plan = EpochPlan(settings=settings, seed=3, epoch=epoch, epochs=2, partitions=partitions,
+                         rounds=2)
         split = Split()
         raw, kept, pairs, loss = run_stratified_epoch(spark.sparkContext, corpus, syn0, syn1,
                                                       broadcast_tables, plan, split)

@@ -111,3 +111,17 @@ def test_document_slices_cover_all_documents_in_runs():
         assert hi > lo
         assert offsets[hi] - offsets[lo] <= 10 or hi == lo + 1  # only a long document exceeds
     assert document_slices(np.array([0, 3]), max_tokens=10) == [(0, 1)]
+
+
+def test_rounds_split_documents_into_consecutive_runs():
+    from w2v_spark.epochs import round_documents
+
+    offsets = np.array([0, 10, 20, 30, 40, 50, 60, 70, 80], dtype=np.int64)
+    runs = [round_documents(offsets, r, 4) for r in range(4)]
+    assert runs == [(0, 2), (2, 4), (4, 6), (6, 8)]
+    assert round_documents(offsets, 0, 1) == (0, 8)
+    # more rounds than documents: some rounds are empty, none is lost
+    short = np.array([0, 5, 9], dtype=np.int64)
+    runs = [round_documents(short, r, 4) for r in range(4)]
+    assert runs[0][0] == 0 and runs[-1][1] == 2
+    assert all(a[1] == b[0] for a, b in zip(runs, runs[1:]))
