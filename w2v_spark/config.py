@@ -99,7 +99,7 @@ class SgnsConfig:
     seed: int = 1
     batch_centers: int = 1024
     partition_mode: str = "stratified"
-    rounds_per_epoch: int = 4
+    rounds_per_epoch: int = 0
     kernel: str = "auto"
 
     def __post_init__(self):
@@ -121,12 +121,22 @@ class SgnsConfig:
             "sgns.partition_mode",
             f"must be 'stratified' or 'averaging', got {self.partition_mode!r}",
         )
-        _require(1 <= self.rounds_per_epoch <= 64, "sgns.rounds_per_epoch", "must be in [1, 64]")
+        _require(0 <= self.rounds_per_epoch <= 64, "sgns.rounds_per_epoch",
+                 "must be in [0, 64] (0 = partitions // 2, at least 1)")
         _require(
             self.kernel in ("auto", "numpy", "numba"),
             "sgns.kernel",
             f"must be 'auto', 'numpy' or 'numba', got {self.kernel!r}",
         )
+
+    def rounds(self, partitions: int) -> int:
+        """Stratified rounds per epoch: the configured number, or ``partitions // 2`` (≥ 1).
+
+        More rounds re-deal the buckets more often, which keeps quality at many partitions
+        (bench-en, 8 partitions: analogy 9.6 % with 1 round, 12.7 % with 4) but costs a shuffle and
+        ``partitions`` Spark jobs each.
+        """
+        return self.rounds_per_epoch or max(1, partitions // 2)
 
     def resolved_kernel(self) -> str:
         """``auto`` → numba when it is installed, else the NumPy reference kernel."""

@@ -171,6 +171,8 @@ def _run(spark: SparkSession, config: JobConfig, input_path: str, output: io.Out
             "partitions": partitions,
             "partition_mode": config.sgns.partition_mode if partitions > 1 else "single",
             "kernel": config.sgns.resolved_kernel(),
+            "rounds_per_epoch": config.sgns.rounds(partitions)
+            if partitions > 1 and config.sgns.partition_mode == "stratified" else 1,
             "epochs": reports_as_dicts(reports),
         },
         "timings_seconds": timer.seconds,

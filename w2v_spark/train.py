@@ -127,7 +127,7 @@ def train_sgns(
         for epoch in range(config.epochs):
             plan = EpochPlan(settings=settings, seed=config.seed, epoch=epoch,
                              epochs=config.epochs, partitions=partitions,
-                             rounds=config.rounds_per_epoch if stratified else 1)
+                             rounds=config.rounds(partitions) if stratified else 1)
             t0 = time.perf_counter()
             sc.setJobDescription(f"epoch {epoch + 1}/{config.epochs}: training")
             split = Split()
