@@ -149,13 +149,20 @@ def run_ours(corpus: str, partitions: int, overrides: list[str], workdir: Path) 
     return _timed(f"w2v_spark, {partitions} partition(s)", cmd, out)
 
 
-def run_gensim(documents_path: Path, workers: int, overrides: list[str], workdir: Path) -> Result:
-    out = workdir / f"gensim-w{workers}-{time.monotonic_ns()}"
-    cmd = [sys.executable, "-m", "w2v_spark.bench", "--gensim-child", str(documents_path),
+def _run_child(name: str, child: str, documents_path: Path, overrides: list[str],
+               workdir: Path, workers: int = 1) -> Result:
+    """Run ``python -m w2v_spark.bench --<child>-child`` on the shared documents, timed."""
+    out = workdir / f"{child}-{workers}-{time.monotonic_ns()}"
+    cmd = [sys.executable, "-m", "w2v_spark.bench", f"--{child}-child", str(documents_path),
            "--workers", str(workers), "--out", str(out)]
     for item in overrides:
         cmd += ["--set", item]
-    return _timed(f"gensim 4.4 SG, {workers} worker(s)", cmd, out)
+    return _timed(name, cmd, out)
+
+
+def run_gensim(documents_path: Path, workers: int, overrides: list[str], workdir: Path) -> Result:
+    return _run_child(f"gensim 4.4 SG, {workers} worker(s)", "gensim", documents_path, overrides,
+                      workdir, workers)
 
 
 def _timed(name: str, cmd: list[str], out: Path) -> Result:
@@ -186,15 +193,26 @@ def _load_vectors(out: Path) -> tuple[list[str], np.ndarray, int, float]:
     return emb.words, emb.vectors, raw, train_seconds
 
 
+def write_result(out: str, words: list[str], counts: np.ndarray, vectors: np.ndarray,
+                 tokens: int, epochs: int) -> None:
+    """A reference system's vectors in our layout: ``embeddings/`` Parquet and a small manifest."""
+    import pyarrow.parquet as pq
+
+    from w2v_spark.io import embeddings_table
+
+    os.makedirs(f"{out}/embeddings")
+    pq.write_table(embeddings_table(words, np.asarray(counts, dtype=np.int64), vectors),
+                   f"{out}/embeddings/part-0.parquet")
+    with open(f"{out}/_manifest.json", "w") as f:
+        json.dump({"corpus": {"tokens": tokens}, "config": {"sgns": {"epochs": epochs}}}, f)
+
+
 def gensim_child(documents_path: str, workers: int, overrides: list[str], out: str) -> None:
     """Train gensim in this process on pre-tokenized documents (one per line, space separated);
     write the same layout our job writes (embeddings Parquet + manifest)."""
     from gensim.models import Word2Vec
 
-    from w2v_spark.io import embeddings_table
-
     config = load_config(None, overrides)
-    t0 = time.perf_counter()
     with open(documents_path, encoding="utf-8") as f:
         documents = [line.split() for line in f]
     s, v = config.sgns, config.vocab
@@ -204,17 +222,9 @@ def gensim_child(documents_path: str, workers: int, overrides: list[str], out: s
         seed=s.seed, min_count=v.min_count, sample=v.sample, workers=workers, sg=1, hs=0,
     )
     wv = model.wv
-    counts = np.array([wv.get_vecattr(w, "count") for w in wv.index_to_key], dtype=np.int64)
-    os.makedirs(out)
-    import pyarrow.parquet as pq
-
-    os.makedirs(f"{out}/embeddings")
-    pq.write_table(embeddings_table(list(wv.index_to_key), counts, wv.vectors),
-                   f"{out}/embeddings/part-0.parquet")
-    tokens = sum(len(d) for d in documents)
-    with open(f"{out}/_manifest.json", "w") as f:
-        json.dump({"corpus": {"tokens": tokens}, "config": {"sgns": {"epochs": s.epochs}},
-                   "seconds": time.perf_counter() - t0}, f)
+    counts = [wv.get_vecattr(w, "count") for w in wv.index_to_key]
+    write_result(out, list(wv.index_to_key), counts, wv.vectors,
+                 sum(len(d) for d in documents), s.epochs)
 
 
 def kernel_child(documents_path: str, overrides: list[str], out: str) -> None:
@@ -222,9 +232,6 @@ def kernel_child(documents_path: str, overrides: list[str], out: str) -> None:
     ``config.sgns.epochs`` passes of :func:`~w2v_spark.sgns.train_partition` over all documents."""
     from collections import Counter
 
-    import pyarrow.parquet as pq
-
-    from w2v_spark.io import embeddings_table
     from w2v_spark.sampling import build_noise_table
     from w2v_spark.sgns import TrainSettings, train_partition
     from w2v_spark.train import initial_model
@@ -249,11 +256,7 @@ def kernel_child(documents_path: str, overrides: list[str], out: str) -> None:
         train_partition(syn0, syn1, ids, offsets, keep_probability=keep, noise=noise,
                         settings=settings, progress=(epoch / s.epochs, (epoch + 1) / s.epochs),
                         rng=np.random.default_rng(np.random.SeedSequence([s.seed, epoch, 0])))
-    os.makedirs(f"{out}/embeddings")
-    pq.write_table(embeddings_table(words, counts, syn0), f"{out}/embeddings/part-0.parquet")
-    with open(f"{out}/_manifest.json", "w") as f:
-        json.dump({"corpus": {"tokens": sum(len(d) for d in documents)},
-                   "config": {"sgns": {"epochs": s.epochs}}}, f)
+    write_result(out, words, counts, syn0, sum(len(d) for d in documents), s.epochs)
 
 
 def mllib_child(documents_path: str, partitions: int, overrides: list[str], out: str) -> None:
@@ -261,10 +264,6 @@ def mllib_child(documents_path: str, partitions: int, overrides: list[str], out:
     from pyspark.ml.feature import Word2Vec
     from pyspark.sql import SparkSession
     from pyspark.sql import functions as F
-
-    import pyarrow.parquet as pq
-
-    from w2v_spark.io import embeddings_table
 
     config = load_config(None, overrides)
     s, v = config.sgns, config.vocab
@@ -283,32 +282,18 @@ def mllib_child(documents_path: str, partitions: int, overrides: list[str], out:
     tokens = sum(counts.values())
     spark.stop()
     words = [r[0] for r in rows]
-    os.makedirs(f"{out}/embeddings")
-    pq.write_table(
-        embeddings_table(words, np.array([counts[w] for w in words], dtype=np.int64),
-                         np.stack([r[1] for r in rows]).astype(np.float32)),
-        f"{out}/embeddings/part-0.parquet",
-    )
-    with open(f"{out}/_manifest.json", "w") as f:
-        json.dump({"corpus": {"tokens": tokens}, "config": {"sgns": {"epochs": s.epochs}}}, f)
+    write_result(out, words, [counts[w] for w in words],
+                 np.stack([r[1] for r in rows]).astype(np.float32), tokens, s.epochs)
 
 
 def run_mllib(documents_path: Path, partitions: int, overrides: list[str], workdir: Path) -> Result:
-    out = workdir / f"mllib-p{partitions}-{time.monotonic_ns()}"
-    cmd = [sys.executable, "-m", "w2v_spark.bench", "--mllib-child", str(documents_path),
-           "--workers", str(partitions), "--out", str(out)]
-    for item in overrides:
-        cmd += ["--set", item]
-    return _timed(f"Spark MLlib Word2Vec (SG + HS), {partitions} partition(s)", cmd, out)
+    return _run_child(f"Spark MLlib Word2Vec (SG + HS), {partitions} partition(s)", "mllib",
+                      documents_path, overrides, workdir, partitions)
 
 
 def run_kernel(documents_path: Path, overrides: list[str], workdir: Path) -> Result:
-    out = workdir / f"kernel-{time.monotonic_ns()}"
-    cmd = [sys.executable, "-m", "w2v_spark.bench", "--kernel-child", str(documents_path),
-           "--out", str(out)]
-    for item in overrides:
-        cmd += ["--set", item]
-    return _timed("w2v_spark NumPy kernel alone (1 process, no Spark)", cmd, out)
+    return _run_child("w2v_spark NumPy kernel alone (1 process, no Spark)", "kernel",
+                      documents_path, overrides, workdir)
 
 
 def markdown(results: list[Result], reference: str) -> str:
