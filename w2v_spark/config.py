@@ -122,7 +122,7 @@ class SgnsConfig:
             f"must be 'stratified' or 'averaging', got {self.partition_mode!r}",
         )
         _require(0 <= self.rounds_per_epoch <= 64, "sgns.rounds_per_epoch",
-                 "must be in [0, 64] (0 = partitions // 2, at least 1)")
+                 "must be in [0, 64] (0 = max(2, partitions // 2))")
         _require(
             self.kernel in ("auto", "numpy", "numba"),
             "sgns.kernel",
@@ -130,13 +130,13 @@ class SgnsConfig:
         )
 
     def rounds(self, partitions: int) -> int:
-        """Stratified rounds per epoch: the configured number, or ``partitions // 2`` (≥ 1).
+        """Stratified rounds per epoch: the configured number, or ``max(2, partitions // 2)``.
 
-        More rounds re-deal the buckets more often, which keeps quality at many partitions
-        (bench-en, 8 partitions: analogy 9.6 % with 1 round, 12.7 % with 4) but costs a shuffle and
-        ``partitions`` Spark jobs each.
+        More rounds re-deal the buckets more often, which keeps quality (bench-en: 8 partitions,
+        analogy 9.6 % with 1 round, 12.7 % with 4; 2 partitions, WS353 −0.017 with 1 round,
+        −0.008 with 2, three seeds each) but costs a shuffle and ``partitions`` Spark jobs each.
         """
-        return self.rounds_per_epoch or max(1, partitions // 2)
+        return self.rounds_per_epoch or max(2, partitions // 2)
 
     def resolved_kernel(self) -> str:
         """``auto`` → numba when it is installed, else the NumPy reference kernel."""
