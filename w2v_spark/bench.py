@@ -306,7 +306,8 @@ def markdown(results: list[Result], reference: str) -> str:
     ]
     for r in results:
         lines.append(
-            f"| {r.system} | {r.wall:.1f} | {r.train_seconds:.1f} | {r.cpu:.1f} | {r.words_per_cpu_second / 1e3:.0f}k | "
+            f"| {r.system} | {r.wall:.1f} | {r.train_seconds:.1f} | {r.cpu:.1f} | "
+            f"{r.words_per_cpu_second / 1e3:.0f}k | "
             f"{r.words_per_cpu_second / base_speed:.2f} | {100 * r.analogy:.1f} % | {r.ws353:.3f} | "
             f"{r.simlex:.3f} | {r.driver_mb:.0f} / {r.jvm_mb:.0f} / {r.worker_mb:.0f} |"
         )

@@ -134,7 +134,7 @@ def word2vec_text(words: list[str], vectors: np.ndarray, chunk_rows: int = 4096)
         block = vectors[start : start + chunk_rows]
         lines = [
             word + " " + " ".join(format(x, ".9g") for x in row.tolist())
-            for word, row in zip(words[start : start + chunk_rows], block)
+            for word, row in zip(words[start : start + chunk_rows], block, strict=True)
         ]
         yield ("\n".join(lines) + "\n").encode("utf-8")
 

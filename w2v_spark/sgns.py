@@ -151,7 +151,9 @@ class Windows:
         sizes = np.cumsum([0] + [p.context.shape[0] for p in parts[:-1]])
         return cls(
             centre=np.concatenate([p.centre for p in parts]),
-            offsets=np.concatenate([[0]] + [p.offsets[1:] + base for p, base in zip(parts, sizes)]),
+            offsets=np.concatenate(
+                [[0]] + [p.offsets[1:] + base for p, base in zip(parts, sizes, strict=True)]
+            ),
             context=np.concatenate([p.context for p in parts]),
         )
 
@@ -314,7 +316,7 @@ def document_slices(offsets: np.ndarray, max_tokens: int = 1 << 20) -> list[tupl
         nxt = min(max(nxt, cuts[-1] + 1), offsets.shape[0] - 1)
         cuts.append(nxt)
         limit = offsets[nxt] + max_tokens
-    return list(zip(cuts[:-1], cuts[1:]))
+    return list(zip(cuts[:-1], cuts[1:], strict=True))
 
 
 def train_partition(
