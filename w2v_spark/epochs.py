@@ -13,6 +13,7 @@ Cheaper per epoch, but loses quality as partitions grow (see BENCHMARKS.md).
 from __future__ import annotations
 
 import functools
+import logging
 import time
 from collections import defaultdict
 from contextlib import contextmanager
@@ -70,13 +71,20 @@ class EpochPlan:
 
 
 class Split:
-    """Seconds spent per phase of an epoch: broadcast, Spark jobs (training), driver merge."""
+    """Seconds spent per phase (an epoch's broadcast / train / merge, or a job's stages); with a
+    ``log``, the start of each phase is logged."""
 
-    def __init__(self):
+    def __init__(self, log: logging.Logger | None = None):
         self.seconds: dict[str, float] = defaultdict(float)
+        self._log = log
+
+    def rounded(self) -> dict[str, float]:
+        return {phase: round(seconds, 3) for phase, seconds in self.seconds.items()}
 
     @contextmanager
     def __call__(self, phase: str):
+        if self._log is not None:
+            self._log.info("%s ...", phase)
         start = time.perf_counter()
         try:
             yield

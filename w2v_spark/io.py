@@ -48,9 +48,6 @@ class FileSystem:
     def is_dir(self, path: str) -> bool:
         return bool(self._fs.getFileStatus(self._Path(path)).isDirectory())
 
-    def total_size(self, path: str) -> int:
-        return int(self._fs.getContentSummary(self._Path(path)).getLength())
-
     def mkdirs(self, path: str) -> None:
         if not self._fs.mkdirs(self._Path(path)):
             raise OutputError(f"cannot create directory {path}")

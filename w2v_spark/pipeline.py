@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import platform
-import time
 from datetime import datetime, timezone
 from importlib import metadata
 
@@ -25,7 +24,7 @@ from pyspark.sql import functions as F
 from w2v_spark import io
 from w2v_spark.config import JobConfig
 from w2v_spark.encode import encode
-from w2v_spark.epochs import Tables
+from w2v_spark.epochs import Split, Tables
 from w2v_spark.errors import ConfigError, InputDataError
 from w2v_spark.sampling import build_noise_table
 from w2v_spark.schemas import VOCAB
@@ -36,24 +35,6 @@ from w2v_spark.vocab import build_vocab, count_words
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
-
-
-class _Timer:
-    def __init__(self):
-        self.seconds: dict[str, float] = {}
-
-    def __call__(self, name: str):
-        timer = self
-
-        class _Span:
-            def __enter__(self):
-                self.start = time.perf_counter()
-                log.info("%s ...", name)
-
-            def __exit__(self, *exc):
-                timer.seconds[name] = round(time.perf_counter() - self.start, 3)
-
-        return _Span()
 
 
 def check_token_pattern(spark: SparkSession, pattern: str) -> None:
@@ -89,10 +70,12 @@ def run(spark: SparkSession, config: JobConfig, input_path: str, output_path: st
 
 
 def _run(spark: SparkSession, config: JobConfig, input_path: str, output: io.Output) -> dict:
-    timer = _Timer()
+    timer = Split(log)
     sc = spark.sparkContext
     tok = config.tokenize
     lines, column = io.read_lines(spark, input_path, config.input)
+    # Not cached: tokenizing again for encoding (≈ 2 s on bench-en) is cheaper than holding every
+    # token string in executor memory between the two passes.
     documents = lines.transform(
         tokenize, column=column, lowercase=tok.lowercase, token_pattern=tok.token_pattern,
         min_token_length=tok.min_token_length, max_sentence_length=tok.max_sentence_length,
@@ -175,7 +158,7 @@ def _run(spark: SparkSession, config: JobConfig, input_path: str, output: io.Out
             if partitions > 1 and config.sgns.partition_mode == "stratified" else 1,
             "epochs": reports_as_dicts(reports),
         },
-        "timings_seconds": timer.seconds,
+        "timings_seconds": timer.rounded(),
         "outputs": {
             "embeddings": "embeddings/", "vocab": "vocab/",
             **({"word2vec_text": "vectors.txt"} if config.output.word2vec_text else {}),

@@ -22,11 +22,6 @@ from scipy import sparse
 from w2v_spark.sampling import NoiseTable
 
 
-def sigmoid(x: np.ndarray) -> np.ndarray:
-    """Logistic function without overflow warnings (tanh form), same dtype as ``x``."""
-    return 0.5 * (1.0 + np.tanh(0.5 * x))
-
-
 def sgns_gradients(
     inputs: np.ndarray,
     outputs: np.ndarray,

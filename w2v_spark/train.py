@@ -144,7 +144,7 @@ def train_sgns(
                 epoch=epoch + 1, loss=float(loss), loss_per_pair=float(loss / max(pairs, 1)),
                 pairs=int(pairs), raw_words=int(raw), trained_words=int(trained),
                 seconds=round(seconds, 3), words_per_sec=raw / max(seconds, 1e-9),
-                **{f"{k}_seconds": round(split.seconds[k], 3) for k in ("broadcast", "train", "merge")},
+                **{f"{k}_seconds": split.rounded().get(k, 0.0) for k in ("broadcast", "train", "merge")},
             ))
             elapsed = time.perf_counter() - started
             eta = elapsed / (epoch + 1) * (config.epochs - epoch - 1)

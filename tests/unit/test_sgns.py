@@ -14,7 +14,6 @@ from w2v_spark.sgns import (
     TrainSettings,
     scatter_add,
     sgns_gradients,
-    sigmoid,
     train_partition,
 )
 
@@ -104,11 +103,15 @@ def test_gradients_match_finite_differences(contexts):
     assert np.all(d_out[1, 2] == 0)
 
 
-def test_sigmoid_is_safe_at_extremes():
-    x = np.array([-1e4, -50, 0, 50, 1e4], dtype=np.float32)
+def test_gradients_are_safe_at_extreme_scores():
+    # Scores of ±1e4 and ±50: no overflow or invalid-value warnings, probabilities saturate.
+    inputs = np.array([[[1.0]], [[1.0]], [[1.0]], [[1.0]], [[1.0]]], dtype=np.float32)
+    outputs = np.array([[[x], [-x]] for x in (-1e4, -50, 0, 50, 1e4)], dtype=np.float32)
     with np.errstate(all="raise"):
-        y = sigmoid(x)
-    np.testing.assert_allclose(y, [0, 0, 0.5, 1, 1], atol=1e-7)
+        d_in, d_out, loss = sgns_gradients(inputs, outputs, 1.0)
+    # error = label - σ(s) of the true word: 1 when it scores -1e4 or -50, 0.5 at 0, 0 above.
+    np.testing.assert_allclose(d_out[:, 0, 0], [1, 1, 0.5, 0, 0], atol=1e-7)
+    assert np.isfinite(loss) and np.isfinite(d_in).all()
 
 
 def test_scatter_add_sums_duplicate_rows():
