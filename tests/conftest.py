@@ -22,3 +22,13 @@ def spark():
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="session")
+def topic_corpus(tmp_path_factory):
+    """The synthetic topic corpus (1,500 lines) as a file, shared by the end-to-end tests."""
+    from tests.corpus import write_topic_corpus
+
+    path = tmp_path_factory.mktemp("corpus") / "topics.txt"
+    write_topic_corpus(path)
+    return str(path)

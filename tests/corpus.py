@@ -23,3 +23,14 @@ def write_topic_corpus(path, lines: int = 1500, seed: int = 0) -> None:
             ]
             words[0] = words[0].capitalize()
             out.write(" ".join(words) + rng.choice([".", "!", "?", ","]) + "\n")
+
+
+def topic_separation(emb) -> tuple[float, float]:
+    """Mean cosine between words of the same topic, and between words of different topics."""
+    import numpy as np
+
+    groups = [[emb.index[w] for w in words] for words in TOPICS.values()]
+    cos = emb.unit @ emb.unit.T
+    same = np.mean([cos[np.ix_(g, g)][~np.eye(len(g), dtype=bool)].mean() for g in groups])
+    cross = np.mean([cos[np.ix_(a, b)].mean() for i, a in enumerate(groups) for b in groups[i + 1:]])
+    return float(same), float(cross)

@@ -1,11 +1,14 @@
 """Benchmark harness: our trainer and the reference systems on the same tokens, in one run.
 
-    python -m w2v_spark.bench --corpus PATH [--systems ours,kernel,gensim,mllib]
+    python -m w2v_spark.bench --corpus PATH [--systems ours,kernel,gensim,mllib,ppmi,ppmi-ref]
         [--partitions 1,2,4] [--gensim-workers 1,2] [--mllib-partitions 2] [--repeats 1]
         [--set section.key=value ...] [--out FILE.md]
 
 Systems: ``ours`` is the whole Spark job per partition count; ``kernel`` our NumPy kernel alone in
-one process (no Spark); ``gensim`` gensim 4.4 skip-gram; ``mllib`` pyspark.ml's Word2Vec.
+one process (no Spark); ``gensim`` gensim 4.4 skip-gram; ``mllib`` pyspark.ml's Word2Vec;
+``ppmi`` our count-based job (``python -m w2v_spark ppmi``) per partition count; ``ppmi-ref`` a
+single-process NumPy/SciPy PPMI-SVD with ARPACK (the reference of ANCHORS.md). Ratios are to
+gensim, or to the PPMI-SVD reference when gensim is not run.
 
 Every system sees the same documents (the reference tokenization, documents split at
 ``tokenize.max_sentence_length`` tokens) and the same hyperparameters. Runs alternate between
@@ -140,13 +143,16 @@ class TreeMonitor:
         return max((m for pid, m in self.peak_mb.items() if self.kind.get(pid) == kind), default=0.0)
 
 
-def run_ours(corpus: str, partitions: int, overrides: list[str], workdir: Path) -> Result:
-    out = workdir / f"ours-p{partitions}-{time.monotonic_ns()}"
-    cmd = [sys.executable, "-m", "w2v_spark", "train", "--input", corpus, "--output", str(out),
+def run_ours(corpus: str, partitions: int, overrides: list[str], workdir: Path,
+             command: str = "train") -> Result:
+    """Our whole job (``train`` or ``ppmi``) as a user runs it, in its own process."""
+    out = workdir / f"{command}-p{partitions}-{time.monotonic_ns()}"
+    cmd = [sys.executable, "-m", "w2v_spark", command, "--input", corpus, "--output", str(out),
            "--set", f"spark.partitions={partitions}", "--set", "output.word2vec_text=false"]
     for item in overrides:
         cmd += ["--set", item]
-    return _timed(f"w2v_spark, {partitions} partition(s)", cmd, out)
+    name = "w2v_spark" if command == "train" else "w2v_spark PPMI-SVD"
+    return _timed(f"{name}, {partitions} partition(s)", cmd, out)
 
 
 def _run_child(name: str, child: str, documents_path: Path, overrides: list[str],
@@ -187,14 +193,19 @@ def _load_vectors(out: Path) -> tuple[list[str], np.ndarray, int, float]:
     from w2v_spark.embeddings import Embeddings
 
     manifest = json.loads((out / "_manifest.json").read_text())
-    raw = manifest["corpus"]["tokens"] * manifest["config"]["sgns"]["epochs"]
-    train_seconds = manifest.get("timings_seconds", {}).get("train", float("nan"))
+    timings = manifest.get("timings_seconds", {})
+    if manifest.get("method") == "ppmi_svd":  # one pass over the corpus; "train" = the branch
+        raw = manifest["corpus"]["tokens"]
+        train_seconds = sum(timings.get(k, 0.0) for k in ("cooccurrence", "ppmi", "svd"))
+    else:
+        raw = manifest["corpus"]["tokens"] * manifest["config"]["sgns"]["epochs"]
+        train_seconds = timings.get("train", float("nan"))
     emb = Embeddings.load(out)
     return emb.words, emb.vectors, raw, train_seconds
 
 
 def write_result(out: str, words: list[str], counts: np.ndarray, vectors: np.ndarray,
-                 tokens: int, epochs: int) -> None:
+                 tokens: int, epochs: int, train_seconds: float = float("nan")) -> None:
     """A reference system's vectors in our layout: ``embeddings/`` Parquet and a small manifest."""
     import pyarrow.parquet as pq
 
@@ -204,7 +215,8 @@ def write_result(out: str, words: list[str], counts: np.ndarray, vectors: np.nda
     pq.write_table(embeddings_table(words, np.asarray(counts, dtype=np.int64), vectors),
                    f"{out}/embeddings/part-0.parquet")
     with open(f"{out}/_manifest.json", "w") as f:
-        json.dump({"corpus": {"tokens": tokens}, "config": {"sgns": {"epochs": epochs}}}, f)
+        json.dump({"corpus": {"tokens": tokens}, "config": {"sgns": {"epochs": epochs}},
+                   "timings_seconds": {"train": train_seconds}}, f)
 
 
 def gensim_child(documents_path: str, workers: int, overrides: list[str], out: str) -> None:
@@ -259,6 +271,54 @@ def kernel_child(documents_path: str, overrides: list[str], out: str) -> None:
     write_result(out, words, counts, syn0, sum(len(d) for d in documents), s.epochs)
 
 
+def ppmi_reference_child(documents_path: str, overrides: list[str], out: str) -> None:
+    """Single-process PPMI-SVD (NumPy + SciPy, ARPACK), the reference of ANCHORS.md: same
+    vocabulary, window, weighting, smoothing and eigenvalue weight as ``[ppmi]``."""
+    from collections import Counter
+
+    import scipy.sparse as sp
+    from scipy.sparse.linalg import svds
+
+    from w2v_spark.cooccurrence import distance_weights
+    from w2v_spark.svd import word_vectors
+
+    config = load_config(None, overrides)
+    p, v = config.ppmi, config.vocab
+    with open(documents_path, encoding="utf-8") as f:
+        documents = [line.split() for line in f]
+    started = time.perf_counter()
+    counter = Counter(word for doc in documents for word in doc)
+    words = sorted((w for w, c in counter.items() if c >= v.min_count), key=lambda w: (-counter[w], w))
+    index = {w: i for i, w in enumerate(words)}
+    encoded = [[index[w] for w in doc if w in index] for doc in documents]
+    ids = np.fromiter((i for doc in encoded for i in doc), dtype=np.int64)
+    doc_of = np.repeat(np.arange(len(encoded)), [len(d) for d in encoded])
+    size = len(words)
+    counts = sp.csr_matrix((size, size))
+    for d, weight in enumerate(distance_weights(p.window, p.weighting, p.dynamic_window), start=1):
+        same_doc = doc_of[:-d] == doc_of[d:]
+        left, right = ids[:-d][same_doc], ids[d:][same_doc]
+        counts = counts + sp.csr_matrix((np.full(left.shape, weight), (left, right)), shape=(size, size))
+    counts = (counts + counts.T).tocsr()
+    if p.min_pair_count > 0:
+        counts.data[counts.data < p.min_pair_count] = 0
+        counts.eliminate_zeros()
+    word_total = np.asarray(counts.sum(axis=1)).ravel()
+    smoothed = np.asarray(counts.sum(axis=0)).ravel() ** p.cds
+    coo = counts.tocoo()
+    pmi = (np.log(coo.data) - np.log(word_total[coo.row]) - np.log(smoothed[coo.col])
+           + np.log(smoothed.sum()) - np.log(p.shift))
+    keep = pmi > 0
+    ppmi = sp.csr_matrix((pmi[keep], (coo.row[keep], coo.col[keep])), shape=(size, size))
+    u, singular, _ = svds(ppmi, k=p.vector_size, random_state=p.seed)
+    order = np.argsort(-singular)
+    vectors = word_vectors(u[:, order], singular[order], p.eigenvalue_weight)
+    elapsed = time.perf_counter() - started
+    print(f"ppmi reference: {counts.nnz} pairs, {ppmi.nnz} PPMI entries, {elapsed:.1f}s", file=sys.stderr)
+    write_result(out, words, [counter[w] for w in words], vectors, int(sum(len(d) for d in documents)),
+                 1, elapsed)
+
+
 def mllib_child(documents_path: str, partitions: int, overrides: list[str], out: str) -> None:
     """pyspark.ml's Word2Vec (skip-gram, hierarchical softmax) on the same documents, local[2]."""
     from pyspark.ml.feature import Word2Vec
@@ -291,6 +351,11 @@ def run_mllib(documents_path: Path, partitions: int, overrides: list[str], workd
                       documents_path, overrides, workdir, partitions)
 
 
+def run_ppmi_reference(documents_path: Path, overrides: list[str], workdir: Path) -> Result:
+    return _run_child("PPMI-SVD reference (NumPy/SciPy ARPACK, 1 process)", "ppmi-ref",
+                      documents_path, overrides, workdir)
+
+
 def run_kernel(documents_path: Path, overrides: list[str], workdir: Path) -> Result:
     return _run_child("w2v_spark NumPy kernel alone (1 process, no Spark)", "kernel",
                       documents_path, overrides, workdir)
@@ -299,8 +364,9 @@ def run_kernel(documents_path: Path, overrides: list[str], workdir: Path) -> Res
 def markdown(results: list[Result], reference: str) -> str:
     base = [r for r in results if r.system.startswith(reference)]
     base_speed = np.mean([r.words_per_cpu_second for r in base]) if base else float("nan")
+    label = reference.split()[0]
     lines = [
-        "| system | wall s | train s | CPU s | words / CPU-s | vs gensim | analogy | WS353 ρ "
+        f"| system | wall s | train s | CPU s | words / CPU-s | vs {label} | analogy | WS353 ρ "
         "| SimLex ρ | peak RSS MB: driver / JVM / worker |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
@@ -326,6 +392,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gensim-child")
     parser.add_argument("--kernel-child")
     parser.add_argument("--mllib-child")
+    parser.add_argument("--ppmi-ref-child")
     parser.add_argument("--mllib-partitions", default="2")
     parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args(argv)
@@ -334,6 +401,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.kernel_child:
         kernel_child(args.kernel_child, args.set, args.out)
+        return 0
+    if args.ppmi_ref_child:
+        ppmi_reference_child(args.ppmi_ref_child, args.set, args.out)
         return 0
     if args.mllib_child:
         mllib_child(args.mllib_child, args.workers, args.set, args.out)
@@ -347,17 +417,21 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="w2v-bench-") as tmp:
         workdir = Path(tmp)
         documents_path = workdir / "documents.txt"
-        if {"gensim", "kernel", "mllib"} & set(systems):
+        if {"gensim", "kernel", "mllib", "ppmi-ref"} & set(systems):
             with open(documents_path, "w", encoding="utf-8") as f:
                 for doc in read_documents(args.corpus, config):
                     f.write(" ".join(doc) + "\n")
         ours, theirs = [], []
         if "ours" in systems:
             ours += [lambda p=p: run_ours(args.corpus, p, args.set, workdir) for p in partitions]
+        if "ppmi" in systems:
+            ours += [lambda p=p: run_ours(args.corpus, p, args.set, workdir, "ppmi") for p in partitions]
         if "kernel" in systems:
             ours.append(lambda: run_kernel(documents_path, args.set, workdir))
         if "gensim" in systems:
             theirs += [lambda w=w: run_gensim(documents_path, w, args.set, workdir) for w in workers]
+        if "ppmi-ref" in systems:
+            theirs.append(lambda: run_ppmi_reference(documents_path, args.set, workdir))
         if "mllib" in systems:
             theirs += [lambda p=p: run_mllib(documents_path, p, args.set, workdir)
                        for p in map(int, args.mllib_partitions.split(","))]
@@ -365,7 +439,8 @@ def main(argv: list[str] | None = None) -> int:
             # alternate: ours, gensim, ours, gensim, ... so machine load hits both alike
             for i in range(max(len(ours), len(theirs))):
                 results += [run() for run in ours[i : i + 1] + theirs[i : i + 1]]
-    table = markdown(results, "gensim")
+    reference = "gensim" if "gensim" in systems or "ppmi-ref" not in systems else "PPMI-SVD reference"
+    table = markdown(results, reference)
     print(table)
     if args.out:
         Path(args.out).write_text(table + "\n")

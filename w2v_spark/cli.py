@@ -1,4 +1,4 @@
-"""Command line: ``python -m w2v_spark train|similar ...`` and the spark-submit entry points.
+"""Command line: ``python -m w2v_spark train|ppmi|similar ...`` and the spark-submit entry points.
 
 Exit codes: 0 ok, 1 internal error, 2 usage/config, 3 bad input data, 4 output problem.
 """
@@ -6,6 +6,7 @@ Exit codes: 0 ok, 1 internal error, 2 usage/config, 3 bad input data, 4 output p
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import sys
@@ -32,13 +33,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="w2v_spark", description="Word embeddings on Apache Spark.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    train = commands.add_parser("train", help="train skip-gram embeddings from a text corpus")
-    train.add_argument("--config", help="TOML job config (default: built-in defaults)")
-    train.add_argument("--input", help="corpus: text file(s), .gz ok, or Parquet "
-                       "(default: the packaged demo corpus)")
-    train.add_argument("--output", required=True, help="output directory (created atomically)")
-    train.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                       help="override a config value, e.g. --set sgns.epochs=2 (repeatable)")
+    train = commands.add_parser(
+        "train", help="train embeddings from a text corpus ([pipeline] methods, default sgns)")
+    ppmi = commands.add_parser(
+        "ppmi", help="count-based embeddings only: co-occurrence → PPMI → SVD ([ppmi] knobs)")
+    for job in (train, ppmi):
+        job.add_argument("--config", help="TOML job config (default: built-in defaults)")
+        job.add_argument("--input", help="corpus: text file(s), .gz ok, or Parquet "
+                         "(default: the packaged demo corpus)")
+        job.add_argument("--output", required=True, help="output directory (created atomically)")
+        job.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                         help="override a config value, e.g. --set sgns.epochs=2 (repeatable)")
 
     similar = commands.add_parser("similar", help="print nearest neighbours from trained embeddings")
     similar.add_argument("--embeddings", required=True, help="run directory or embeddings/ Parquet")
@@ -50,12 +55,14 @@ def build_parser() -> argparse.ArgumentParser:
 def _train(args) -> int:
     from pyspark.sql import SparkSession
 
-    from w2v_spark.config import load_config
+    from w2v_spark.config import PipelineConfig, load_config
     from w2v_spark.io import SCHEME
     from w2v_spark.pipeline import run
     from w2v_spark.session import build_session
 
     config = load_config(args.config, args.set)
+    if args.command == "ppmi":
+        config = dataclasses.replace(config, pipeline=PipelineConfig(methods=("ppmi_svd",)))
     config.sgns.resolved_kernel()  # a missing optional kernel is a config error, before Spark
     input_path = args.input or demo_corpus_path()
     if not SCHEME.match(input_path) and not os.path.exists(input_path):
@@ -67,10 +74,12 @@ def _train(args) -> int:
     finally:
         if owns_session:
             spark.stop()
-    last = manifest["training"]["epochs"][-1]
-    log.info("done: %d words × %d dims in %s (final loss %.4f per pair)",
-             manifest["vocabulary"]["size"], config.sgns.vector_size, args.output,
-             last["loss_per_pair"])
+    done = f"done: {manifest['vocabulary']['size']} words in {args.output}"
+    if "training" in manifest:
+        done += f"; sgns final loss {manifest['training']['epochs'][-1]['loss_per_pair']:.4f} per pair"
+    if "ppmi_svd" in manifest:
+        done += f"; ppmi_svd from {manifest['ppmi_svd']['ppmi_entries']} PPMI entries"
+    log.info(done)
     return 0
 
 
@@ -94,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         args = build_parser().parse_args(argv)
-        return {"train": _train, "similar": _similar}[args.command](args)
+        return {"train": _train, "ppmi": _train, "similar": _similar}[args.command](args)
     except W2VError as err:
         print(f"error: {err}", file=sys.stderr)
         return err.exit_code

@@ -155,6 +155,54 @@ class SgnsConfig:
 
 
 @dataclass(frozen=True)
+class PpmiConfig:
+    """``[ppmi]``: the count-based branch (co-occurrence → PPMI → SVD), Levy et al. 2015 names."""
+
+    window: int = 5
+    weighting: str = "uniform"
+    dynamic_window: bool = False
+    min_pair_count: float = 0.0
+    cds: float = 0.75
+    shift: float = 1.0
+    vector_size: int = 100
+    eigenvalue_weight: float = 0.5
+    power_iterations: int = 4
+    oversample: int = 60
+    seed: int = 1
+
+    def __post_init__(self):
+        _require(1 <= self.window <= 100, "ppmi.window", f"must be in [1, 100], got {self.window}")
+        _require(self.weighting in ("uniform", "harmonic"), "ppmi.weighting",
+                 f"must be 'uniform' or 'harmonic', got {self.weighting!r}")
+        _require(self.min_pair_count >= 0, "ppmi.min_pair_count", f"must be ≥ 0, got {self.min_pair_count}")
+        _require(0 < self.cds <= 1, "ppmi.cds", f"must be in (0, 1], got {self.cds}")
+        _require(self.shift >= 1, "ppmi.shift", f"must be ≥ 1 (1 = no shift), got {self.shift}")
+        _require(self.vector_size >= 1, "ppmi.vector_size", f"must be ≥ 1, got {self.vector_size}")
+        _require(0 <= self.eigenvalue_weight <= 1, "ppmi.eigenvalue_weight",
+                 f"must be in [0, 1], got {self.eigenvalue_weight}")
+        _require(0 <= self.power_iterations <= 30, "ppmi.power_iterations", "must be in [0, 30]")
+        _require(self.oversample >= 0, "ppmi.oversample", f"must be ≥ 0, got {self.oversample}")
+        _require(self.seed >= 0, "ppmi.seed", f"must be ≥ 0, got {self.seed}")
+
+
+METHODS = ("sgns", "ppmi_svd")
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """``[pipeline]``: which embedding methods ``train`` runs over the one shared vocabulary."""
+
+    methods: tuple = ("sgns",)
+
+    def __post_init__(self):
+        _require(len(self.methods) >= 1, "pipeline.methods", "must name at least one method")
+        for method in self.methods:
+            _require(method in METHODS, "pipeline.methods",
+                     f"unknown method {method!r}{_did_you_mean(str(method), METHODS)}; choose from {METHODS}")
+        _require(len(set(self.methods)) == len(self.methods), "pipeline.methods", "lists a method twice")
+
+
+@dataclass(frozen=True)
 class OutputConfig:
     """``[output]``: ``on_existing = "fail" | "overwrite"``; ``word2vec_text`` also writes
     ``vectors.txt`` in word2vec text format."""
@@ -177,6 +225,8 @@ class JobConfig:
     tokenize: TokenizeConfig = field(default_factory=TokenizeConfig)
     vocab: VocabConfig = field(default_factory=VocabConfig)
     sgns: SgnsConfig = field(default_factory=SgnsConfig)
+    ppmi: PpmiConfig = field(default_factory=PpmiConfig)
+    pipeline: PipelineConfig = field(default_factory=PipelineConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
 
     def to_dict(self) -> dict[str, Any]:
@@ -189,12 +239,13 @@ def _did_you_mean(name: str, choices) -> str:
 
 
 def _check_type(key: str, value: Any, expected: Any) -> Any:
+    if expected is tuple and isinstance(value, list):
+        return tuple(value)
     if expected is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if expected is int and isinstance(value, bool) or not isinstance(value, expected):
-        raise ConfigError(
-            f"config {key}: expected {expected.__name__}, got {type(value).__name__} {value!r}"
-        )
+        name = "list" if expected is tuple else expected.__name__  # TOML arrays arrive as lists
+        raise ConfigError(f"config {key}: expected {name}, got {type(value).__name__} {value!r}")
     return value
 
 

@@ -1,33 +1,43 @@
-"""The ``train`` job: corpus → tokens → vocabulary → encoded corpus → SGNS → Parquet outputs.
+"""The jobs: corpus → tokens → one vocabulary → each method of ``[pipeline] methods`` → Parquet.
 
 Output layout under ``DIR`` (committed atomically, ``_SUCCESS`` last)::
 
     embeddings/      Parquet (word string, id int, count long, vector array<float>), by count desc
     vocab/           Parquet (id int, word string, count long, keep_probability double)
     vectors.txt      word2vec text format (when output.word2vec_text)
-    _manifest.json   format version, resolved config, corpus/vocabulary stats, per-epoch metrics
+    cooccurrence/    ppmi_svd only: Parquet (word_id int, context_id int, count double)
+    ppmi/            ppmi_svd only: Parquet (word_id int, context_id int, ppmi double)
+    _manifest.json   format version, resolved config, corpus/vocabulary stats, per-method metrics
     _SUCCESS
+
+With one method its outputs sit at the top of ``DIR``; with several (``methods = ["sgns",
+"ppmi_svd"]``) each method's go under ``DIR/sgns/`` and ``DIR/ppmi_svd/``, over one vocabulary.
 """
 
 from __future__ import annotations
 
 import logging
 import platform
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import metadata
 
 import numpy as np
 import pyarrow as pa
-from pyspark.sql import SparkSession
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from w2v_spark import io
 from w2v_spark.config import JobConfig
+from w2v_spark.cooccurrence import cooccurrence
 from w2v_spark.encode import encode
 from w2v_spark.epochs import Split, Tables
 from w2v_spark.errors import ConfigError, InputDataError
+from w2v_spark.ppmi import ppmi
 from w2v_spark.sampling import build_noise_table
 from w2v_spark.schemas import VOCAB
+from w2v_spark.svd import randomized_svd, sparse_blocks, word_vectors
 from w2v_spark.tokenize import tokenize
 from w2v_spark.train import pack_corpus, reports_as_dicts, train_sgns
 from w2v_spark.vocab import build_vocab, count_words
@@ -47,7 +57,7 @@ def check_token_pattern(spark: SparkSession, pattern: str) -> None:
 
 
 def run(spark: SparkSession, config: JobConfig, input_path: str, output_path: str) -> dict:
-    """Train SGNS embeddings from the corpus at ``input_path`` into ``output_path``.
+    """Run ``config.pipeline.methods`` on the corpus at ``input_path`` into ``output_path``.
 
     Returns the manifest written to ``_manifest.json``. On any error nothing is left at
     ``output_path`` (a previous complete result stays untouched).
@@ -69,8 +79,53 @@ def run(spark: SparkSession, config: JobConfig, input_path: str, output_path: st
         raise
 
 
+@dataclass
+class Corpus:
+    """What every method shares: the tokenized corpus (a lazy DataFrame) and one vocabulary."""
+
+    documents: DataFrame
+    vocab: pa.Table
+    words: list[str]
+    counts: np.ndarray
+    stats: dict
+
+
 def _run(spark: SparkSession, config: JobConfig, input_path: str, output: io.Output) -> dict:
     timer = Split(log)
+    corpus = _read_corpus(spark, config, input_path, timer)
+    methods = config.pipeline.methods
+    # One method: its outputs at the top of DIR (the layout of the spine). Several: DIR/<method>/.
+    nested = len(methods) > 1
+    results = {}
+    for method in methods:
+        prefix = f"{method}/" if nested else ""
+        branch = _train_sgns if method == "sgns" else _train_ppmi_svd
+        results[method] = branch(spark, config, corpus, output, prefix, timer)
+    spark.sparkContext.setJobDescription(None)
+
+    manifest = {
+        "format_version": FORMAT_VERSION,
+        "method": methods[0] if not nested else list(methods),
+        "input": {"path": input_path, "format": config.input.format},
+        "config": config.to_dict(),
+        "seed": config.sgns.seed,
+        "corpus": corpus.stats,
+        "vocabulary": {"size": len(corpus.words), "tokens": int(corpus.counts.sum()),
+                       "most_frequent": corpus.words[:10]},
+        "timings_seconds": timer.rounded(),
+        "outputs": {},
+        "versions": versions(),
+    }
+    for method, (section, outputs) in results.items():
+        manifest.update(section)
+        if nested:
+            manifest["outputs"][method] = outputs
+        else:
+            manifest["outputs"] = outputs
+    return manifest
+
+
+def _read_corpus(spark: SparkSession, config: JobConfig, input_path: str, timer: Split) -> Corpus:
     sc = spark.sparkContext
     tok = config.tokenize
     lines, column = io.read_lines(spark, input_path, config.input)
@@ -104,52 +159,55 @@ def _run(spark: SparkSession, config: JobConfig, input_path: str, output: io.Out
         word_counts.unpersist()
     words = vocab.column("word").to_pylist()
     counts = vocab.column("count").to_numpy()
-    keep_probability = vocab.column("keep_probability").to_numpy().astype(np.float32)
     log.info("corpus: %d tokens, %d distinct; vocabulary: %d words (min_count %d), %d tokens",
              corpus_tokens, totals["types"], len(words), voc.min_count, int(counts.sum()))
+    stats = {"tokens": corpus_tokens, "distinct_words": int(totals["types"])}
+    return Corpus(documents=documents, vocab=vocab, words=words, counts=counts, stats=stats)
 
+
+def _write_common(spark: SparkSession, config: JobConfig, corpus: Corpus, vectors: np.ndarray,
+                  output: io.Output, prefix: str) -> dict:
+    """``embeddings/``, ``vocab/`` and (optionally) ``vectors.txt`` of one method."""
+    io.write_table(spark, io.embeddings_table(corpus.words, corpus.counts, vectors),
+                   output.path(f"{prefix}embeddings"))
+    io.write_table(spark, corpus.vocab.cast(_arrow_schema(VOCAB)), output.path(f"{prefix}vocab"),
+                   schema=VOCAB)
+    outputs = {"embeddings": f"{prefix}embeddings/", "vocab": f"{prefix}vocab/"}
+    if config.output.word2vec_text:
+        output.write_chunks(f"{prefix}vectors.txt", io.word2vec_text(corpus.words, vectors))
+        outputs["word2vec_text"] = f"{prefix}vectors.txt"
+    return outputs
+
+
+def _train_sgns(spark, config: JobConfig, corpus: Corpus, output: io.Output, prefix: str,
+                timer: Split) -> tuple[dict, dict]:
+    sc = spark.sparkContext
     with timer("encode"):
-        sc.setJobDescription("encoding and caching the corpus")
+        sc.setJobDescription("sgns: encoding and caching the corpus")
         partitions = config.spark.partitions
-        corpus = pack_corpus(documents.transform(encode, words=words), partitions)
-        sizes = corpus.map(lambda part: (int(part[0].shape[0]), int(part[1].shape[0] - 1))).collect()
+        packed = pack_corpus(corpus.documents.transform(encode, words=corpus.words), partitions)
+        sizes = packed.map(lambda part: (int(part[0].shape[0]), int(part[1].shape[0] - 1))).collect()
         training_tokens = sum(s[0] for s in sizes)
         training_documents = sum(s[1] for s in sizes)
         log.info("corpus cached: %d documents, %d in-vocabulary tokens over %d partitions",
                  training_documents, training_tokens, partitions)
+    corpus.stats.update(training_documents=training_documents, training_tokens=training_tokens)
 
     with timer("train"):
         tables = Tables(
-            counts=counts, keep_probability=keep_probability,
-            noise=build_noise_table(counts, config.sgns.ns_exponent),
+            counts=corpus.counts,
+            keep_probability=corpus.vocab.column("keep_probability").to_numpy().astype(np.float32),
+            noise=build_noise_table(corpus.counts, config.sgns.ns_exponent),
             ns_exponent=config.sgns.ns_exponent,
         )
-        vectors, reports = train_sgns(spark, corpus, tables=tables, config=config.sgns,
+        vectors, reports = train_sgns(spark, packed, tables=tables, config=config.sgns,
                                       partitions=partitions)
-        corpus.unpersist()
+        packed.unpersist()
 
-    with timer("write"):
-        sc.setJobDescription("writing outputs")
-        io.write_table(spark, io.embeddings_table(words, counts, vectors), output.path("embeddings"))
-        io.write_table(spark, vocab.cast(_arrow_schema(VOCAB)), output.path("vocab"), schema=VOCAB)
-        if config.output.word2vec_text:
-            output.write_chunks("vectors.txt", io.word2vec_text(words, vectors))
-    sc.setJobDescription(None)
-
-    return {
-        "format_version": FORMAT_VERSION,
-        "method": "sgns",
-        "input": {"path": input_path, "format": config.input.format},
-        "config": config.to_dict(),
-        "seed": config.sgns.seed,
-        "corpus": {
-            "tokens": corpus_tokens,
-            "distinct_words": int(totals["types"]),
-            "training_documents": training_documents,
-            "training_tokens": training_tokens,
-        },
-        "vocabulary": {"size": len(words), "tokens": int(counts.sum()),
-                       "most_frequent": words[:10]},
+    with timer(f"{prefix}write" if prefix else "write"):
+        sc.setJobDescription("sgns: writing outputs")
+        outputs = _write_common(spark, config, corpus, vectors, output, prefix)
+    section = {
         "training": {
             "partitions": partitions,
             "partition_mode": config.sgns.partition_mode if partitions > 1 else "single",
@@ -157,14 +215,76 @@ def _run(spark: SparkSession, config: JobConfig, input_path: str, output: io.Out
             "rounds_per_epoch": config.sgns.rounds(partitions)
             if partitions > 1 and config.sgns.partition_mode == "stratified" else 1,
             "epochs": reports_as_dicts(reports),
-        },
-        "timings_seconds": timer.rounded(),
-        "outputs": {
-            "embeddings": "embeddings/", "vocab": "vocab/",
-            **({"word2vec_text": "vectors.txt"} if config.output.word2vec_text else {}),
-        },
-        "versions": versions(),
+        }
     }
+    return section, outputs
+
+
+def _train_ppmi_svd(spark, config: JobConfig, corpus: Corpus, output: io.Output, prefix: str,
+                    timer: Split) -> tuple[dict, dict]:
+    sc = spark.sparkContext
+    cfg = config.ppmi
+    vocab_size = len(corpus.words)
+    encoded = corpus.documents.transform(encode, words=corpus.words)
+
+    with timer("cooccurrence"):
+        sc.setJobDescription("ppmi_svd: counting co-occurrences")
+        # Cached: PPMI reads it three times (marginals, join) and it is written out.
+        pairs = encoded.transform(
+            cooccurrence, vocab_size=vocab_size, window=cfg.window, weighting=cfg.weighting,
+            dynamic_window=cfg.dynamic_window, min_pair_count=cfg.min_pair_count,
+        ).persist(StorageLevel.MEMORY_AND_DISK)
+        pair_count = pairs.count()
+        if pair_count == 0:
+            raise InputDataError(
+                f"no word pairs within ppmi.window={cfg.window} (every document has a single "
+                "in-vocabulary token, or ppmi.min_pair_count removed them all)"
+            )
+        log.info("co-occurrence: %d distinct pairs", pair_count)
+    with timer("ppmi"):
+        sc.setJobDescription("ppmi_svd: PPMI")
+        positive = pairs.transform(ppmi, cds=cfg.cds, shift=cfg.shift).persist(StorageLevel.MEMORY_AND_DISK)
+        entry_count = positive.count()
+        if entry_count == 0:
+            raise InputDataError("the PPMI matrix has no positive entry; lower ppmi.shift")
+        log.info("PPMI: %d positive entries (%.1f per word)", entry_count, entry_count / vocab_size)
+    with timer(f"{prefix}write matrices" if prefix else "write matrices"):
+        sc.setJobDescription("ppmi_svd: writing the co-occurrence and PPMI tables")
+        # Each cached partition holds a fixed set of keys (hash partitioned by the aggregation), so
+        # sorting within partitions gives the same files every run without another shuffle.
+        pairs.sortWithinPartitions("word_id", "context_id").write.parquet(output.path(f"{prefix}cooccurrence"))
+        positive.sortWithinPartitions("word_id", "context_id").write.parquet(output.path(f"{prefix}ppmi"))
+    with timer("svd"):
+        sc.setJobDescription("ppmi_svd: SVD")
+        blocks = sparse_blocks(positive, (vocab_size, vocab_size), config.spark.partitions)
+        blocks.count()  # materialise the blocks, then free the tables: the SVD needs the memory
+        positive.unpersist()
+        pairs.unpersist()
+        rank = min(cfg.vector_size, vocab_size)
+        u, singular, _ = randomized_svd(
+            blocks, (vocab_size, vocab_size), rank, oversample=cfg.oversample,
+            power_iterations=cfg.power_iterations, seed=cfg.seed,
+        )
+        blocks.unpersist()
+        vectors = word_vectors(u, singular, cfg.eigenvalue_weight)
+        if rank < cfg.vector_size:  # tiny vocabularies: pad, so every consumer sees vector_size
+            vectors = np.pad(vectors, ((0, 0), (0, cfg.vector_size - rank)))
+    with timer(f"{prefix}write" if prefix else "write"):
+        sc.setJobDescription("ppmi_svd: writing outputs")
+        outputs = _write_common(spark, config, corpus, vectors, output, prefix)
+    outputs.update({"cooccurrence": f"{prefix}cooccurrence/", "ppmi": f"{prefix}ppmi/"})
+    total = float(np.sum(singular))
+    section = {
+        "ppmi_svd": {
+            "distinct_pairs": pair_count,
+            "ppmi_entries": entry_count,
+            "density": entry_count / float(vocab_size) ** 2,
+            "singular_values": {"first": float(singular[0]), "last": float(singular[-1]),
+                                "sum": total},
+            "rank": rank,
+        }
+    }
+    return section, outputs
 
 
 def _arrow_schema(schema) -> pa.Schema:

@@ -46,3 +46,21 @@ EMBEDDINGS = StructType(
         StructField("vector", ArrayType(FloatType(), containsNull=False), nullable=False),
     ]
 )
+
+#: ``cooccurrence/`` Parquet: weighted counts of word–context pairs within the window (symmetric).
+COOCCURRENCE = StructType(
+    [
+        StructField("word_id", IntegerType(), nullable=False),
+        StructField("context_id", IntegerType(), nullable=False),
+        StructField("count", DoubleType(), nullable=False),
+    ]
+)
+
+#: ``ppmi/`` Parquet: the positive entries of the PMI matrix (natural log).
+PPMI = StructType(
+    [
+        StructField("word_id", IntegerType(), nullable=False),
+        StructField("context_id", IntegerType(), nullable=False),
+        StructField("ppmi", DoubleType(), nullable=False),
+    ]
+)

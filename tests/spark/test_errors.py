@@ -110,3 +110,18 @@ def test_bad_config_values_exit_2_before_spark_starts(corpus, tmp_path, setting,
 def test_usage_error_exits_2(capsys):
     assert main(["train", "--input", "x"]) == 2
     assert "--output" in capsys.readouterr().err
+
+
+def test_ppmi_without_any_pair(spark, tmp_path, capsys):
+    # Every line has one word: a vocabulary, but no two words ever share a window.
+    lonely = tmp_path / "lonely.txt"
+    lonely.write_text("alpha\nbeta\nalpha\nbeta\n")
+    out = str(tmp_path / "out")
+    _fails(["ppmi", "--input", str(lonely), "--output", out, "--set", "vocab.min_count=1"], 3,
+           "no word pairs within ppmi.window=5", capsys, out)
+
+
+def test_ppmi_bad_knob_names_the_key(tmp_path, capsys):
+    out = str(tmp_path / "out")
+    _fails(["ppmi", "--output", out, "--set", "ppmi.weighting=linear"], 2,
+           "config ppmi.weighting: must be 'uniform' or 'harmonic', got 'linear'", capsys, out)

@@ -15,13 +15,13 @@ pytestmark = pytest.mark.spark
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _submit(*args, timeout=300):
+def _submit(*args, timeout=300, job="train_embeddings.py"):
     bin_dir = os.path.dirname(sys.executable)
     env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}", PYSPARK_PYTHON=sys.executable,
                PYSPARK_DRIVER_PYTHON=sys.executable)
     return subprocess.run(
         [os.path.join(bin_dir, "spark-submit"), "--master", "local[2]",
-         str(ROOT / "jobs" / "train_embeddings.py"), *args],
+         str(ROOT / "jobs" / job), *args],
         capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT,
     )
 
@@ -47,3 +47,15 @@ def test_spark_submit_trains_and_maps_errors_to_exit_codes(tmp_path):
     log = failed.stdout + failed.stderr
     assert "error: input" in log and "contains no tokens" in log
     assert not (tmp_path / "out2").exists()
+
+
+def test_spark_submit_ppmi_job(tmp_path):
+    corpus = tmp_path / "corpus.txt"
+    write_topic_corpus(corpus, lines=300)
+    out = tmp_path / "out"
+    done = _submit("--input", str(corpus), "--output", str(out), "--set", "vocab.min_count=2",
+                   "--set", "ppmi.vector_size=4", job="ppmi_embeddings.py")
+    assert done.returncode == 0, done.stderr[-2000:]
+    manifest = json.loads((out / "_manifest.json").read_text())
+    assert manifest["method"] == "ppmi_svd" and manifest["ppmi_svd"]["ppmi_entries"] > 0
+    assert (out / "ppmi").is_dir() and (out / "_SUCCESS").exists()

@@ -24,6 +24,8 @@ def test_shipped_configs_load_and_default_toml_equals_code_defaults():
     assert default.sgns == JobConfig().sgns
     assert default.vocab == JobConfig().vocab
     assert default.tokenize == JobConfig().tokenize
+    assert default.ppmi == JobConfig().ppmi
+    assert default.pipeline == JobConfig().pipeline
     demo = load_config(CONF / "demo.toml")
     assert demo.spark.master == "local[2]"
 
@@ -43,6 +45,16 @@ def test_shipped_configs_load_and_default_toml_equals_code_defaults():
         ({"output": {"on_existing": "replace"}}, "output.on_existing"),
         ({"sgns": {"windw": 5}}, "config sgns.windw: unknown key (did you mean 'window'?)"),
         ({"sgsn": {}}, "config [sgsn]: unknown section (did you mean 'sgns'?)"),
+        ({"ppmi": {"window": 0}}, "ppmi.window: must be in [1, 100], got 0"),
+        ({"ppmi": {"weighting": "linear"}}, "ppmi.weighting: must be 'uniform' or 'harmonic'"),
+        ({"ppmi": {"cds": 0}}, "ppmi.cds: must be in (0, 1], got 0"),
+        ({"ppmi": {"shift": 0.5}}, "ppmi.shift: must be ≥ 1 (1 = no shift), got 0.5"),
+        ({"ppmi": {"vector_size": 0}}, "ppmi.vector_size"),
+        ({"ppmi": {"eigenvalue_weight": 2}}, "ppmi.eigenvalue_weight"),
+        ({"pipeline": {"methods": ["sgns", "ppmi"]}},
+         "pipeline.methods: unknown method 'ppmi' (did you mean 'ppmi_svd'?)"),
+        ({"pipeline": {"methods": []}}, "pipeline.methods: must name at least one method"),
+        ({"pipeline": {"methods": "sgns"}}, "pipeline.methods: expected list, got str"),
     ],
 )
 def test_bad_values_name_the_key(raw, message):
@@ -61,6 +73,8 @@ def test_overrides_parse_toml_values_and_bare_strings():
     config = load_config(CONF / "default.toml", ["sgns.epochs=2", "spark.conf.spark.executor.memory=3g"])
     assert config.sgns.epochs == 2 and config.spark.conf["spark.executor.memory"] == "3g"
     assert config.sgns.window == 5
+    both = load_config(None, ['pipeline.methods=["sgns", "ppmi_svd"]', "ppmi.weighting=harmonic"])
+    assert both.pipeline.methods == ("sgns", "ppmi_svd") and both.ppmi.weighting == "harmonic"
 
 
 def test_missing_and_invalid_files(tmp_path):
