@@ -20,10 +20,16 @@ $(VENV)/.installed: pyproject.toml
 demo: check-java $(VENV)/.installed
 	$(PY) -m w2v_spark train --config conf/demo.toml --output $(OUTPUT)
 	@echo
-	@echo "Nearest neighbours (cosine) from $(OUTPUT)/embeddings:"
-	@$(PY) -m w2v_spark similar --embeddings $(OUTPUT) freedom war money god sword america father
+	@echo "Nearest neighbours (cosine), skip-gram ($(OUTPUT)/sgns):"
+	@$(PY) -m w2v_spark similar --embeddings $(OUTPUT)/sgns freedom war money god sword america father
 	@echo
-	@echo "Output: $(OUTPUT)  (embeddings/, vocab/, vectors.txt, _manifest.json, _SUCCESS)"
+	@echo "Nearest neighbours (cosine), PPMI-SVD ($(OUTPUT)/ppmi_svd):"
+	@$(PY) -m w2v_spark similar --embeddings $(OUTPUT)/ppmi_svd freedom war money god sword america father
+	@echo
+	$(PY) -m w2v_spark evaluate --embeddings $(OUTPUT)
+	$(PY) -m w2v_spark report --run $(OUTPUT)
+	@echo
+	@echo "Output: $(OUTPUT)  (sgns/ and ppmi_svd/ embeddings, evaluation.json, report/index.html)"
 
 test: check-java $(VENV)/.installed
 	$(PY) -m pytest

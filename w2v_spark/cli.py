@@ -1,4 +1,4 @@
-"""Command line: ``python -m w2v_spark train|ppmi|similar ...`` and the spark-submit entry points.
+"""Command line: ``python -m w2v_spark train|ppmi|similar|evaluate|export|import|neighbors|report`` and the spark-submit entry points.
 
 Exit codes: 0 ok, 1 internal error, 2 usage/config, 3 bad input data, 4 output problem.
 """
@@ -12,7 +12,7 @@ import os
 import sys
 from importlib import resources
 
-from w2v_spark.errors import ConfigError, InputDataError, W2VError
+from w2v_spark.errors import ConfigError, InputDataError, OutputError, W2VError
 
 log = logging.getLogger("w2v_spark")
 
@@ -49,6 +49,46 @@ def build_parser() -> argparse.ArgumentParser:
     similar.add_argument("--embeddings", required=True, help="run directory or embeddings/ Parquet")
     similar.add_argument("--topn", type=int, default=8)
     similar.add_argument("words", nargs="+")
+
+    evaluate = commands.add_parser(
+        "evaluate", help="word-pair similarity and analogy benchmarks → DIR/evaluation.json")
+    evaluate.add_argument("--embeddings", required=True,
+                          help="run directory (every method in it is evaluated) or embeddings/ Parquet")
+    evaluate.add_argument("--pairs", action="append", metavar="FILE",
+                          help="word1 word2 score file (repeatable; default: WordSim-353 and SimLex-999)")
+    evaluate.add_argument("--analogies", action="append", metavar="FILE",
+                          help="questions-words format file (repeatable; default: Google analogies)")
+    evaluate.add_argument("--restrict", type=int, default=30000,
+                          help="answer analogies among the N most frequent words (default 30000)")
+    evaluate.add_argument("--method", choices=["3cosadd", "3cosmul"], default="3cosadd")
+
+    export = commands.add_parser("export", help="embeddings → word2vec text or binary file")
+    export.add_argument("--embeddings", required=True)
+    export.add_argument("--format", choices=["word2vec-text", "word2vec-binary"], default="word2vec-text")
+    export.add_argument("--output", required=True, help="file to write")
+
+    imp = commands.add_parser("import", help="word2vec text or binary file → embeddings Parquet")
+    imp.add_argument("--input", required=True)
+    imp.add_argument("--format", choices=["auto", "word2vec-text", "word2vec-binary"], default="auto")
+    imp.add_argument("--output", required=True, help="directory to create (DIR/embeddings/)")
+
+    neighbors = commands.add_parser(
+        "neighbors", help="top-k neighbours of every word, blockwise in Spark → Parquet")
+    neighbors.add_argument("--embeddings", required=True)
+    neighbors.add_argument("--output", required=True, help="output directory (created atomically)")
+    neighbors.add_argument("--topn", type=int, default=10)
+    neighbors.add_argument("--words", help="comma-separated words to query (default: all)")
+    neighbors.add_argument("--block-size", type=int, default=4096,
+                           help="rows per block; a task holds two blocks and their product")
+    neighbors.add_argument("--config", help="TOML job config ([spark] section is used)")
+    neighbors.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
+
+    report = commands.add_parser("report", help="self-contained HTML report of a run → DIR/report/")
+    report.add_argument("--run", required=True, help="run directory")
+    report.add_argument("--words", help="comma-separated words for the neighbour lists")
+    report.add_argument("--group", action="append", metavar="NAME=W1,W2,...",
+                        help="a word group for the PCA map (repeatable; default: countries, "
+                        "capitals, numbers, family terms)")
     return parser
 
 
@@ -96,6 +136,138 @@ def _similar(args) -> int:
     return 0
 
 
+def _embedding_sets(path: str) -> dict[str, str]:
+    """Method name → embeddings location in a run directory (or the path itself)."""
+    from pathlib import Path
+
+    root = Path(path)
+    found = {m: str(root / m) for m in ("sgns", "ppmi_svd") if (root / m / "embeddings").is_dir()}
+    if found:
+        return found
+    if not root.exists():
+        raise InputDataError(f"embeddings {path} do not exist")
+    return {_method_of(root): str(root)}
+
+
+def _method_of(run) -> str:
+    import json
+
+    manifest = run / "_manifest.json"
+    if manifest.is_file():
+        method = json.loads(manifest.read_text()).get("method", "embeddings")
+        return method if isinstance(method, str) else "embeddings"
+    return "embeddings"
+
+
+def _evaluate(args) -> int:
+    import json
+    from pathlib import Path
+
+    from w2v_spark.embeddings import Embeddings
+    from w2v_spark.evaluation import evaluate, summary_table
+
+    for name in (args.pairs or []) + (args.analogies or []):
+        if not os.path.isfile(name):
+            raise InputDataError(f"benchmark file {name} does not exist")
+    if args.restrict < 1:
+        raise ConfigError(f"--restrict must be ≥ 1, got {args.restrict}")
+    reports = {}
+    for method, location in _embedding_sets(args.embeddings).items():
+        try:
+            reports[method] = evaluate(Embeddings.load(location), args.pairs, args.analogies,
+                                       restrict=args.restrict, method=args.method)
+        except ValueError as err:
+            raise InputDataError(f"evaluating {method}: {err}") from None
+    root = Path(args.embeddings)
+    target = (root.parent if root.name == "embeddings" else root) / "evaluation.json"
+    partial = target.with_name(".evaluation.json.partial")
+    partial.write_text(json.dumps(reports, indent=2, sort_keys=True) + "\n")
+    os.replace(partial, target)
+    print(summary_table(reports))
+    log.info("evaluation written to %s", target)
+    return 0
+
+
+def _export(args) -> int:
+    from w2v_spark.embeddings import Embeddings
+    from w2v_spark.word2vec_format import write
+
+    embeddings = Embeddings.load(args.embeddings)
+    write(args.output, embeddings.words, embeddings.vectors, args.format)
+    log.info("%d vectors written to %s (%s)", len(embeddings), args.output, args.format)
+    return 0
+
+
+def _import(args) -> int:
+    from w2v_spark.word2vec_format import import_file
+
+    if not os.path.isfile(args.input):
+        raise InputDataError(f"input {args.input} does not exist")
+    if os.path.exists(args.output):
+        raise OutputError(f"output {args.output} already exists")
+    try:
+        count = import_file(args.input, args.output, args.format)
+    except (ValueError, UnicodeDecodeError) as err:
+        raise InputDataError(f"input {args.input}: {err}") from None
+    log.info("%d vectors imported into %s", count, args.output)
+    return 0
+
+
+def _neighbors(args) -> int:
+    from w2v_spark import io
+    from w2v_spark.config import load_config
+    from w2v_spark.neighbors import nearest_neighbors
+    from w2v_spark.session import build_session
+
+    config = load_config(args.config, args.set)
+    if args.topn < 1 or args.block_size < 1:
+        raise ConfigError("--topn and --block-size must be ≥ 1")
+    location = _embedding_sets(args.embeddings)
+    if len(location) > 1:
+        raise ConfigError(f"{args.embeddings} holds several methods; pass one of {sorted(location.values())}")
+    path = next(iter(location.values()))
+    path = os.path.join(path, "embeddings") if os.path.isdir(os.path.join(path, "embeddings")) else path
+    words = [w.strip() for w in args.words.split(",") if w.strip()] if args.words else None
+    owns_session = _no_active_session()
+    spark = build_session(config.spark)
+    try:
+        output = io.Output(spark, args.output, config.output.on_existing)
+        output.check()
+        try:
+            result = nearest_neighbors(spark, spark.read.parquet(io.qualify(path)), topn=args.topn,
+                                       block_size=args.block_size, words=words)
+            result.sortWithinPartitions("word", "rank").write.parquet(output.path("neighbors"))
+            output.commit()
+        except BaseException:
+            output.abort()
+            raise
+    finally:
+        if owns_session:
+            spark.stop()
+    return 0
+
+
+def _no_active_session() -> bool:
+    from pyspark.sql import SparkSession
+
+    return SparkSession.getActiveSession() is None
+
+
+def _report(args) -> int:
+    from w2v_spark.report import write_report
+
+    words = [w.strip() for w in args.words.split(",")] if args.words else None
+    groups = {}
+    for item in args.group or []:
+        name, sep, members = item.partition("=")
+        if not sep or not name.strip() or not members.strip():
+            raise ConfigError(f"--group {item!r}: expected NAME=word1,word2,...")
+        groups[name.strip()] = [w.strip() for w in members.split(",") if w.strip()]
+    page = write_report(args.run, words=words, groups=groups or None)
+    log.info("report written to %s", page)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -103,10 +275,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         args = build_parser().parse_args(argv)
-        return {"train": _train, "ppmi": _train, "similar": _similar}[args.command](args)
+        commands = {"train": _train, "ppmi": _train, "similar": _similar, "evaluate": _evaluate,
+                    "export": _export, "import": _import, "neighbors": _neighbors, "report": _report}
+        return commands[args.command](args)
     except W2VError as err:
         print(f"error: {err}", file=sys.stderr)
         return err.exit_code
+    except FileNotFoundError as err:  # embeddings or benchmark files named on the command line
+        print(f"error: {err}", file=sys.stderr)
+        return InputDataError.exit_code
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130

@@ -1,0 +1,191 @@
+"""Intrinsic evaluation: word-pair similarity (Spearman ρ) and analogies (accuracy), no Spark.
+
+The protocol is gensim's ``KeyedVectors.evaluate_word_pairs`` / ``evaluate_word_analogies``
+(case-insensitive, out-of-vocabulary items skipped and counted, analogies answered by 3CosAdd over
+the ``restrict`` most frequent words, the question words excluded), so numbers are comparable with
+published gensim results — a test checks they are equal on the same vectors.
+
+The default suite ships in the package: WordSim-353, SimLex-999 and the Google analogy set
+(``questions-words.txt``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from scipy import stats
+
+from w2v_spark.embeddings import Embeddings
+
+DEFAULT_PAIRS = ("wordsim353.tsv", "simlex999.txt")
+DEFAULT_ANALOGIES = ("questions-words.txt",)
+DEFAULT_RESTRICT = 30000
+
+
+def packaged(name: str) -> str:
+    """Path of a benchmark file shipped in ``w2v_spark/data/eval``."""
+    return str(resources.files("w2v_spark").joinpath("data", "eval", name))
+
+
+@dataclass
+class PairsResult:
+    name: str
+    spearman: float
+    pearson: float
+    pairs: int
+    oov: int
+
+    @property
+    def oov_ratio(self) -> float:
+        return self.oov / max(1, self.pairs + self.oov)
+
+
+@dataclass
+class Section:
+    name: str
+    correct: int
+    total: int
+
+    @property
+    def accuracy(self) -> float:
+        return self.correct / self.total if self.total else 0.0
+
+
+@dataclass
+class AnalogyResult:
+    name: str
+    sections: list[Section]
+    questions: int
+    oov: int
+    method: str = "3cosadd"
+    restrict: int = DEFAULT_RESTRICT
+    totals: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        def total(sections):
+            correct = sum(s.correct for s in sections)
+            answered = sum(s.total for s in sections)
+            return {"correct": correct, "total": answered, "accuracy": correct / answered if answered else 0.0}
+
+        syntactic = [s for s in self.sections if s.name.startswith("gram")]
+        semantic = [s for s in self.sections if not s.name.startswith("gram")]
+        self.totals = {"all": total(self.sections), "semantic": total(semantic),
+                       "syntactic": total(syntactic)}
+
+    @property
+    def accuracy(self) -> float:
+        return self.totals["all"]["accuracy"]
+
+    @property
+    def oov_ratio(self) -> float:
+        return self.oov / max(1, self.questions)
+
+
+def _vocabulary(emb: Embeddings, restrict: int | None) -> dict[str, int]:
+    """Upper-cased word → id over the first ``restrict`` words; the most frequent spelling wins."""
+    words = emb.words[:restrict] if restrict else emb.words
+    return {w.upper(): i for i, w in reversed(list(enumerate(words)))}
+
+
+def evaluate_pairs(emb: Embeddings, path: str, name: str | None = None) -> PairsResult:
+    """Spearman (and Pearson) correlation between human scores and cosine similarities.
+
+    File: one ``word1 word2 score`` per line, tab or space separated; ``#`` starts a comment.
+    """
+    vocab = _vocabulary(emb, None)
+    gold, model, oov = [], [], 0
+    with open(path, encoding="utf-8") as lines:
+        for line in lines:
+            if not line.strip() or line.startswith("#"):
+                continue
+            parts = line.split("\t") if "\t" in line else line.split()
+            try:
+                a, b, score = (p.strip().upper() for p in parts)
+                score = float(score)
+            except ValueError:
+                continue
+            if a not in vocab or b not in vocab:
+                oov += 1
+                continue
+            gold.append(score)
+            # float32, as gensim keeps it: Pearson's r then agrees to the last bit
+            model.append(emb.similarity32(emb.words[vocab[a]], emb.words[vocab[b]]))
+    if len(gold) < 2:
+        raise ValueError(f"{path}: fewer than two pairs with both words in the vocabulary")
+    return PairsResult(name or Path(path).name, float(stats.spearmanr(gold, model)[0]),
+                       float(stats.pearsonr(gold, model)[0]), len(gold), oov)
+
+
+def evaluate_analogies(emb: Embeddings, path: str, restrict: int = DEFAULT_RESTRICT,
+                       method: str = "3cosadd", name: str | None = None) -> AnalogyResult:
+    """Accuracy on ``a b c d`` questions (``: section`` headers), word2vec's questions-words format.
+
+    A question counts when all four words are among the ``restrict`` most frequent; the answer is
+    the best word other than ``a``, ``b``, ``c`` in that range.
+    """
+    vocab = _vocabulary(emb, restrict)
+    sections: list[Section] = []
+    questions = oov = 0
+    with open(path, encoding="utf-8") as lines:
+        for line in lines:
+            if line.startswith(": "):
+                sections.append(Section(line[2:].strip(), 0, 0))
+                continue
+            words = [w.upper() for w in line.split()]
+            if len(words) != 4:
+                continue
+            if not sections:
+                raise ValueError(f"{path}: a question before the first ': section' header")
+            questions += 1
+            if any(w not in vocab for w in words):
+                oov += 1
+                continue
+            a, b, c, expected = (emb.words[vocab[w]] for w in words)
+            answers = emb.analogy(a, b, c, topn=5, method=method, restrict=restrict)
+            predicted = next((w.upper() for w, _ in answers
+                              if w.upper() in vocab and w.upper() not in words[:3]), None)
+            sections[-1].total += 1
+            sections[-1].correct += predicted == words[3]
+    return AnalogyResult(name or Path(path).name, sections,
+                         questions, oov, method, restrict)
+
+
+def evaluate(emb: Embeddings, pairs=None, analogies=None, restrict: int = DEFAULT_RESTRICT,
+             method: str = "3cosadd") -> dict:
+    """Run a suite (the packaged one by default) and return a JSON-ready report."""
+    pairs = list(pairs) if pairs else [packaged(n) for n in DEFAULT_PAIRS]
+    analogies = list(analogies) if analogies else [packaged(n) for n in DEFAULT_ANALOGIES]
+    report = {"vocabulary_size": len(emb), "restrict": restrict, "method": method,
+              "pairs": [], "analogies": []}
+    for path in pairs:
+        result = evaluate_pairs(emb, path)
+        report["pairs"].append({**asdict(result), "oov_ratio": result.oov_ratio})
+    for path in analogies:
+        result = evaluate_analogies(emb, path, restrict=restrict, method=method)
+        report["analogies"].append({
+            "name": result.name, "questions": result.questions, "oov": result.oov,
+            "oov_ratio": result.oov_ratio, "accuracy": result.accuracy, "totals": result.totals,
+            "sections": [{**asdict(s), "accuracy": s.accuracy} for s in result.sections],
+        })
+    return report
+
+
+def summary_table(reports: dict[str, dict]) -> str:
+    """Markdown table of one or more reports (method name → report), one column per method."""
+    names = list(reports)
+    rows = []
+    first = reports[names[0]]
+    for i, pair in enumerate(first["pairs"]):
+        cells = [f"{r['pairs'][i]['spearman']:.3f}" for r in reports.values()]
+        rows.append((f"{pair['name']} Spearman ρ (OOV {100 * pair['oov_ratio']:.1f} %)", cells))
+    for i, analogy in enumerate(first["analogies"]):
+        for part in ("all", "semantic", "syntactic"):
+            cells = [f"{100 * r['analogies'][i]['totals'][part]['accuracy']:.1f} %" for r in reports.values()]
+            label = f"{analogy['name']} {part} (OOV {100 * analogy['oov_ratio']:.1f} %)" if part == "all" \
+                else f"{analogy['name']} {part}"
+            rows.append((label, cells))
+    lines = ["| benchmark | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    lines += [f"| {label} | " + " | ".join(cells) + " |" for label, cells in rows]
+    return "\n".join(lines)

@@ -1,0 +1,113 @@
+"""The word2vec text and binary formats, both ways, without Spark.
+
+Text: a ``vocab_size vector_size`` header line, then ``word v1 … vd`` per line.
+Binary: the same header, then per word ``word`` + one space + ``vector_size`` little-endian float32
+values + a newline (what word2vec's C tool and gensim write; gensim reads both).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+
+from w2v_spark.io import embeddings_table, word2vec_text
+
+FORMATS = ("word2vec-text", "word2vec-binary")
+
+
+def word2vec_binary(words: list[str], vectors: np.ndarray, chunk_rows: int = 4096) -> Iterator[bytes]:
+    """The binary format in chunks. ``vectors``: ``(vocab_size, vector_size)``, stored as float32."""
+    vocab_size, vector_size = vectors.shape
+    yield f"{vocab_size} {vector_size}\n".encode()
+    little = np.ascontiguousarray(vectors, dtype="<f4")
+    for start in range(0, vocab_size, chunk_rows):
+        yield b"".join(
+            word.encode("utf-8") + b" " + little[i].tobytes() + b"\n"
+            for i, word in enumerate(words[start : start + chunk_rows], start=start)
+        )
+
+
+def write(path: str | Path, words: list[str], vectors: np.ndarray, fmt: str) -> None:
+    """Write ``path`` atomically (a temporary file beside it, renamed when complete)."""
+    if fmt not in FORMATS:
+        raise ValueError(f"format must be one of {FORMATS}, got {fmt!r}")
+    chunks = word2vec_text(words, vectors) if fmt == "word2vec-text" else word2vec_binary(words, vectors)
+    path = Path(path)
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        with open(partial, "wb") as out:
+            for chunk in chunks:
+                out.write(chunk)
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def _is_binary(path: Path) -> bool:
+    with open(path, "rb") as f:
+        f.readline()
+        sample = f.read(4096)
+    try:
+        sample.decode("utf-8")
+    except UnicodeDecodeError as err:
+        return err.start < len(sample) - 4  # not merely a character cut at the sample's end
+    return b"\x00" in sample
+
+
+def read(path: str | Path, fmt: str = "auto") -> tuple[list[str], np.ndarray]:
+    """Read a word2vec file: ``(words, vectors (vocab_size, vector_size) float32)``.
+
+    ``fmt``: ``"word2vec-text"``, ``"word2vec-binary"`` or ``"auto"`` (binary if the body is not
+    UTF-8 text). Raises ``ValueError`` naming the line on malformed input.
+    """
+    path = Path(path)
+    binary = _is_binary(path) if fmt == "auto" else fmt == "word2vec-binary"
+    with open(path, "rb") as f:
+        header = f.readline().split()
+        try:
+            vocab_size, vector_size = int(header[0]), int(header[1])
+        except (IndexError, ValueError):
+            raise ValueError(f"{path}: first line must be 'vocab_size vector_size'") from None
+        words: list[str] = []
+        vectors = np.empty((vocab_size, vector_size), dtype=np.float32)
+        for i in range(vocab_size):
+            if binary:
+                word = bytearray()
+                while (ch := f.read(1)) != b" ":
+                    if not ch:
+                        raise ValueError(f"{path}: ends after {i} of {vocab_size} vectors")
+                    if ch != b"\n":  # the previous vector's trailing newline
+                        word += ch
+                data = f.read(4 * vector_size)
+                if len(data) < 4 * vector_size:
+                    raise ValueError(f"{path}: ends inside the vector of word {i + 1}")
+                vectors[i] = np.frombuffer(data, dtype="<f4")
+                words.append(word.decode("utf-8"))
+            else:
+                parts = f.readline().decode("utf-8").rstrip().split(" ")
+                if len(parts) != vector_size + 1:
+                    raise ValueError(
+                        f"{path}: line {i + 2} has {len(parts) - 1} values, expected {vector_size}")
+                words.append(parts[0])
+                vectors[i] = np.array(parts[1:], dtype=np.float32)
+    return words, vectors
+
+
+def import_file(source: str | Path, target: str | Path, fmt: str = "auto") -> int:
+    """A word2vec file → ``target/embeddings/`` Parquet in our schema (ids in file order, counts
+    0: the format does not carry them). Returns the number of words."""
+    words, vectors = read(source, fmt)
+    target = Path(target)
+    if target.exists():
+        raise FileExistsError(f"{target} already exists")
+    staging = target.with_name(f".{target.name}.partial")
+    (staging / "embeddings").mkdir(parents=True)
+    pq.write_table(embeddings_table(words, np.zeros(len(words), dtype=np.int64), vectors),
+                   staging / "embeddings" / "part-00000.parquet")
+    (staging / "_SUCCESS").write_bytes(b"")
+    os.replace(staging, target)
+    return len(words)
