@@ -44,6 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
         job.add_argument("--output", required=True, help="output directory (created atomically)")
         job.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                          help="override a config value, e.g. --set sgns.epochs=2 (repeatable)")
+        job.add_argument("--resume", action="store_true",
+                         help="continue SGNS training after the newest checkpoint of --output "
+                         "(refused if the config or vocabulary changed)")
 
     similar = commands.add_parser("similar", help="print nearest neighbours from trained embeddings")
     similar.add_argument("--embeddings", required=True, help="run directory or embeddings/ Parquet")
@@ -110,7 +113,7 @@ def _train(args) -> int:
     owns_session = SparkSession.getActiveSession() is None
     spark = build_session(config.spark)
     try:
-        manifest = run(spark, config, input_path, args.output)
+        manifest = run(spark, config, input_path, args.output, resume=args.resume)
     finally:
         if owns_session:
             spark.stop()

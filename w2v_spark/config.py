@@ -41,10 +41,13 @@ class SparkConfig:
 
 @dataclass(frozen=True)
 class InputConfig:
-    """``[input]``: how to read ``--input``: text (one document per line, .gz ok) or Parquet."""
+    """``[input]``: how to read ``--input``: text (one document per line, .gz ok) or Parquet.
+    ``max_line_length``: longer lines (characters) are refused before tokenizing, which would need
+    ~20× their size in executor memory."""
 
     format: str = "auto"
     column: str = "text"
+    max_line_length: int = 4_000_000
 
     def __post_init__(self):
         _require(
@@ -52,6 +55,7 @@ class InputConfig:
             "input.format",
             f"must be 'auto', 'text' or 'parquet', got {self.format!r}",
         )
+        _require(self.max_line_length >= 1000, "input.max_line_length", "must be ≥ 1000 characters")
 
 
 @dataclass(frozen=True)
@@ -205,10 +209,13 @@ class PipelineConfig:
 @dataclass(frozen=True)
 class OutputConfig:
     """``[output]``: ``on_existing = "fail" | "overwrite"``; ``word2vec_text`` also writes
-    ``vectors.txt`` in word2vec text format."""
+    ``vectors.txt`` in word2vec text format; ``checkpoints`` saves the SGNS model after every
+    epoch (for ``--resume``), removed after the commit unless ``keep_checkpoints``."""
 
     on_existing: str = "fail"
     word2vec_text: bool = True
+    checkpoints: bool = True
+    keep_checkpoints: bool = False
 
     def __post_init__(self):
         _require(
@@ -216,6 +223,27 @@ class OutputConfig:
             "output.on_existing",
             f"must be 'fail' or 'overwrite', got {self.on_existing!r}",
         )
+
+
+@dataclass(frozen=True)
+class DebugConfig:
+    """``[debug]``: fault injection for reliability tests. Leave empty in production."""
+
+    fail_task_once: str = ""
+    fail_after_epoch: int = 0
+
+    def __post_init__(self):
+        if self.fail_task_once:
+            epoch, _, partition = self.fail_task_once.partition(":")
+            _require(epoch.isdigit() and partition.isdigit() and int(epoch) >= 1,
+                     "debug.fail_task_once", f"expected 'epoch:partition' (epoch from 1), got {self.fail_task_once!r}")
+        _require(self.fail_after_epoch >= 0, "debug.fail_after_epoch", "must be ≥ 0 (0 = off)")
+
+    def failing_task(self) -> tuple[int, int] | None:
+        if not self.fail_task_once:
+            return None
+        epoch, _, partition = self.fail_task_once.partition(":")
+        return int(epoch), int(partition)
 
 
 @dataclass(frozen=True)
@@ -228,6 +256,7 @@ class JobConfig:
     ppmi: PpmiConfig = field(default_factory=PpmiConfig)
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
+    debug: DebugConfig = field(default_factory=DebugConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

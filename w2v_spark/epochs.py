@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import time
 from collections import defaultdict
 from contextlib import contextmanager
@@ -61,6 +62,8 @@ class EpochPlan:
     epochs: int
     partitions: int
     rounds: int = 1
+    #: ``(epoch, partition)`` (1-based epoch) whose first task attempt kills its Python worker.
+    fail_task_once: tuple[int, int] | None = None
 
     def progress(self, start: float, end: float) -> tuple[float, float]:
         """This epoch's slice ``[start, end]`` (fractions of the epoch) of the whole run."""
@@ -92,9 +95,22 @@ class Split:
             self.seconds[phase] += time.perf_counter() - start
 
 
+def _inject_failure(plan: EpochPlan, partition: int) -> None:
+    """``[debug] fail_task_once``: the first attempt of this task exits its Python worker hard,
+    as an executor lost to the OOM killer would; Spark then retries it."""
+    if plan.fail_task_once != (plan.epoch + 1, partition):
+        return
+    from pyspark import TaskContext
+
+    context = TaskContext.get()
+    if context is not None and context.attemptNumber() == 0:
+        os._exit(17)
+
+
 # --- averaging -------------------------------------------------------------------------------
 
 def _average_task(partition, rows, *, model, tables, plan):
+    _inject_failure(plan, partition)
     syn0_start, syn1_start = model.value
     table = tables.value
     syn0, syn1 = syn0_start.copy(), syn1_start.copy()
@@ -142,6 +158,8 @@ def round_documents(offsets: np.ndarray, round_index: int, rounds: int) -> tuple
 def _block_task(partition, rows, *, tables, assignment, plan, round_index):
     """Map side: this data partition's windows of one round, cut into blocks keyed by block id,
     about a million tokens at a time (pieces are ordered by (partition, slice) downstream)."""
+    if round_index == 0:
+        _inject_failure(plan, partition)
     table = tables.value
     rng = plan.rng(partition, 0, round_index)
     for ids, offsets in rows:

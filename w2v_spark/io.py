@@ -37,6 +37,7 @@ class FileSystem:
 
     def __init__(self, spark: SparkSession, path: str):
         jvm = spark.sparkContext._jvm
+        self._jvm = jvm
         self._Path = jvm.org.apache.hadoop.fs.Path
         self._fs = self._Path(path).getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
         # No ".name.crc" side files next to every output on local disks.
@@ -58,6 +59,19 @@ class FileSystem:
 
     def delete(self, path: str) -> None:
         self._fs.delete(self._Path(path), True)
+
+    def list_names(self, path: str) -> list[str]:
+        """Names of the entries directly under ``path`` (empty if it does not exist)."""
+        if not self.exists(path):
+            return []
+        return sorted(str(s.getPath().getName()) for s in self._fs.listStatus(self._Path(path)))
+
+    def read_bytes(self, path: str) -> bytes:
+        stream = self._fs.open(self._Path(path))
+        try:
+            return bytes(self._jvm.org.apache.commons.io.IOUtils.toByteArray(stream))
+        finally:
+            stream.close()
 
     def write_bytes(self, path: str, chunks: Iterator[bytes]) -> None:
         stream = self._fs.create(self._Path(path), True)

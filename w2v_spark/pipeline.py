@@ -29,12 +29,14 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from w2v_spark import io
+from w2v_spark.checkpoint import Checkpoints, vocabulary_fingerprint
 from w2v_spark.config import JobConfig
 from w2v_spark.cooccurrence import cooccurrence
 from w2v_spark.encode import encode
 from w2v_spark.epochs import Split, Tables
 from w2v_spark.errors import ConfigError, InputDataError
 from w2v_spark.ppmi import ppmi
+from w2v_spark.resources import check_memory
 from w2v_spark.sampling import build_noise_table
 from w2v_spark.schemas import VOCAB
 from w2v_spark.svd import randomized_svd, sparse_blocks, word_vectors
@@ -56,27 +58,34 @@ def check_token_pattern(spark: SparkSession, pattern: str) -> None:
         raise ConfigError(f"config tokenize.token_pattern: not a valid Java regex ({first})") from None
 
 
-def run(spark: SparkSession, config: JobConfig, input_path: str, output_path: str) -> dict:
+def run(spark: SparkSession, config: JobConfig, input_path: str, output_path: str,
+        resume: bool = False) -> dict:
     """Run ``config.pipeline.methods`` on the corpus at ``input_path`` into ``output_path``.
 
     Returns the manifest written to ``_manifest.json``. On any error nothing is left at
-    ``output_path`` (a previous complete result stays untouched).
+    ``output_path`` (a previous complete result stays untouched); SGNS checkpoints stay beside it
+    for ``resume``, and are removed after a successful commit unless ``output.keep_checkpoints``.
     """
     started = datetime.now(timezone.utc)
     input_path = io.qualify(input_path)
     check_token_pattern(spark, config.tokenize.token_pattern)
     output = io.Output(spark, output_path, config.output.on_existing)
     output.check()
+    checkpoints = None
+    if "sgns" in config.pipeline.methods and (config.output.checkpoints or resume):
+        checkpoints = Checkpoints(spark, output_path, config.to_dict(), vocabulary="")
     try:
-        manifest = _run(spark, config, input_path, output)
+        manifest = _run(spark, config, input_path, output, checkpoints, resume)
         manifest["started_at"] = started.isoformat(timespec="seconds")
         manifest["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
         output.write_json("_manifest.json", manifest)
         output.commit()
-        return manifest
     except BaseException:
         output.abort()
         raise
+    if checkpoints is not None and not config.output.keep_checkpoints:
+        checkpoints.clear()
+    return manifest
 
 
 @dataclass
@@ -90,7 +99,8 @@ class Corpus:
     stats: dict
 
 
-def _run(spark: SparkSession, config: JobConfig, input_path: str, output: io.Output) -> dict:
+def _run(spark: SparkSession, config: JobConfig, input_path: str, output: io.Output,
+         checkpoints: Checkpoints | None = None, resume: bool = False) -> dict:
     timer = Split(log)
     corpus = _read_corpus(spark, config, input_path, timer)
     methods = config.pipeline.methods
@@ -99,8 +109,11 @@ def _run(spark: SparkSession, config: JobConfig, input_path: str, output: io.Out
     results = {}
     for method in methods:
         prefix = f"{method}/" if nested else ""
-        branch = _train_sgns if method == "sgns" else _train_ppmi_svd
-        results[method] = branch(spark, config, corpus, output, prefix, timer)
+        if method == "sgns":
+            results[method] = _train_sgns(spark, config, corpus, output, prefix, timer,
+                                          checkpoints, resume)
+        else:
+            results[method] = _train_ppmi_svd(spark, config, corpus, output, prefix, timer)
     spark.sparkContext.setJobDescription(None)
 
     manifest = {
@@ -129,6 +142,9 @@ def _read_corpus(spark: SparkSession, config: JobConfig, input_path: str, timer:
     sc = spark.sparkContext
     tok = config.tokenize
     lines, column = io.read_lines(spark, input_path, config.input)
+    with timer("input check"):
+        sc.setJobDescription("checking the input")
+        input_stats = _check_input(lines, column, input_path, config.input.max_line_length)
     # Not cached: tokenizing again for encoding (≈ 2 s on bench-en) is cheaper than holding every
     # token string in executor memory between the two passes.
     documents = lines.transform(
@@ -161,8 +177,36 @@ def _read_corpus(spark: SparkSession, config: JobConfig, input_path: str, timer:
     counts = vocab.column("count").to_numpy()
     log.info("corpus: %d tokens, %d distinct; vocabulary: %d words (min_count %d), %d tokens",
              corpus_tokens, totals["types"], len(words), voc.min_count, int(counts.sum()))
-    stats = {"tokens": corpus_tokens, "distinct_words": int(totals["types"])}
+    stats = {"tokens": corpus_tokens, "distinct_words": int(totals["types"]), **input_stats}
     return Corpus(documents=documents, vocab=vocab, words=words, counts=counts, stats=stats)
+
+
+def _check_input(lines: DataFrame, column: str, input_path: str, max_line_length: int) -> dict:
+    """One pass over the raw lines before any heavy work: refuse binary input (NUL characters)
+    and over-long lines; count lines with invalid UTF-8 (kept: the text reader keeps their bytes,
+    tokenizing sees them as U+FFFD, which is never part of a token)."""
+    text = F.col(column)
+    row = lines.agg(
+        F.count("*").alias("lines"),
+        F.max(F.length(text)).alias("longest"),
+        F.sum(F.when(F.instr(text, "\u0000") > 0, 1).otherwise(0)).alias("nul"),
+        F.sum(F.when(F.is_valid_utf8(text), 0).otherwise(1)).alias("replaced"),
+    ).first()
+    if row["nul"]:
+        raise InputDataError(
+            f"input {input_path} looks binary: {row['nul']} of {row['lines']} lines contain NUL "
+            "characters (expected UTF-8 text, one document per line)"
+        )
+    if (row["longest"] or 0) > max_line_length:
+        raise InputDataError(
+            f"input {input_path} has a line of {row['longest']:,} characters, more than "
+            f"input.max_line_length={max_line_length:,}; split it into paragraphs, or raise the "
+            "limit together with executor memory (tokenizing needs ~20× the line size)"
+        )
+    if row["replaced"]:
+        log.warning("input: %d lines have invalid UTF-8; those bytes read as U+FFFD and split tokens",
+                    row["replaced"])
+    return {"lines": int(row["lines"]), "lines_with_invalid_utf8": int(row["replaced"] or 0)}
 
 
 def _write_common(spark: SparkSession, config: JobConfig, corpus: Corpus, vectors: np.ndarray,
@@ -180,8 +224,12 @@ def _write_common(spark: SparkSession, config: JobConfig, corpus: Corpus, vector
 
 
 def _train_sgns(spark, config: JobConfig, corpus: Corpus, output: io.Output, prefix: str,
-                timer: Split) -> tuple[dict, dict]:
+                timer: Split, checkpoints: Checkpoints | None = None,
+                resume: bool = False) -> tuple[dict, dict]:
     sc = spark.sparkContext
+    conf = dict(sc.getConf().getAll())
+    resources = check_memory(len(corpus.words), config.sgns.vector_size, conf,
+                             tasks_per_executor=int(conf.get("spark.executor.cores", "1")))
     with timer("encode"):
         sc.setJobDescription("sgns: encoding and caching the corpus")
         partitions = config.spark.partitions
@@ -200,8 +248,11 @@ def _train_sgns(spark, config: JobConfig, corpus: Corpus, output: io.Output, pre
             noise=build_noise_table(corpus.counts, config.sgns.ns_exponent),
             ns_exponent=config.sgns.ns_exponent,
         )
+        if checkpoints is not None:
+            checkpoints.vocabulary = vocabulary_fingerprint(corpus.words, corpus.counts)
         vectors, reports = train_sgns(spark, packed, tables=tables, config=config.sgns,
-                                      partitions=partitions)
+                                      partitions=partitions, checkpoints=checkpoints,
+                                      resume=resume, debug=config.debug)
         packed.unpersist()
 
     with timer(f"{prefix}write" if prefix else "write"):
@@ -215,6 +266,7 @@ def _train_sgns(spark, config: JobConfig, corpus: Corpus, output: io.Output, pre
             "rounds_per_epoch": config.sgns.rounds(partitions)
             if partitions > 1 and config.sgns.partition_mode == "stratified" else 1,
             "epochs": reports_as_dicts(reports),
+            "memory": resources,
         }
     }
     return section, outputs

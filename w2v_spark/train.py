@@ -17,7 +17,8 @@ import pyarrow as pa
 from pyspark import RDD, StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 
-from w2v_spark.config import SgnsConfig
+from w2v_spark.checkpoint import Checkpoints
+from w2v_spark.config import DebugConfig, SgnsConfig
 from w2v_spark.errors import TrainingError
 from w2v_spark.epochs import EpochPlan, Split, Tables, run_averaging_epoch, run_stratified_epoch
 from w2v_spark.sgns import TrainSettings
@@ -98,12 +99,18 @@ def train_sgns(
     tables: Tables,
     config: SgnsConfig,
     partitions: int,
+    checkpoints: Checkpoints | None = None,
+    resume: bool = False,
+    debug: DebugConfig = DebugConfig(),
 ) -> tuple[np.ndarray, list[EpochReport]]:
     """Run ``config.epochs`` epochs over the cached ``corpus``.
 
     With one partition both modes are plain sequential SGD over the corpus; with more,
     ``config.partition_mode`` picks :func:`~w2v_spark.epochs.run_stratified_epoch` or
     :func:`~w2v_spark.epochs.run_averaging_epoch`.
+
+    With ``checkpoints`` the model is saved after every epoch; with ``resume`` training continues
+    after the newest checkpoint (same bits as an uninterrupted run).
 
     Returns:
         ``(syn0 (vocab_size, vector_size) float32, per-epoch reports)``.
@@ -122,12 +129,22 @@ def train_sgns(
     run_epoch = run_stratified_epoch if stratified else run_averaging_epoch
     broadcast_tables = sc.broadcast(tables)
     reports: list[EpochReport] = []
+    first_epoch = 0
+    if resume and checkpoints is not None:
+        found = checkpoints.latest()
+        if found is None:
+            log.info("--resume: no checkpoint in %s, starting from epoch 1", checkpoints.root)
+        else:
+            first_epoch, syn0, syn1, done = found
+            reports = [EpochReport(**r) for r in done]
+            log.info("resuming after epoch %d from %s", first_epoch, checkpoints.root)
     started = time.perf_counter()
     try:
-        for epoch in range(config.epochs):
+        for epoch in range(first_epoch, config.epochs):
             plan = EpochPlan(settings=settings, seed=config.seed, epoch=epoch,
                              epochs=config.epochs, partitions=partitions,
-                             rounds=config.rounds(partitions) if stratified else 1)
+                             rounds=config.rounds(partitions) if stratified else 1,
+                             fail_task_once=debug.failing_task())
             t0 = time.perf_counter()
             sc.setJobDescription(f"epoch {epoch + 1}/{config.epochs}: training")
             split = Split()
@@ -146,8 +163,12 @@ def train_sgns(
                 seconds=round(seconds, 3), words_per_sec=raw / max(seconds, 1e-9),
                 **{f"{k}_seconds": split.rounded().get(k, 0.0) for k in ("broadcast", "train", "merge")},
             ))
+            if checkpoints is not None:
+                checkpoints.save(epoch + 1, syn0, syn1, reports_as_dicts(reports))
+            if debug.fail_after_epoch == epoch + 1:
+                raise TrainingError(f"debug.fail_after_epoch: stopping after epoch {epoch + 1}")
             elapsed = time.perf_counter() - started
-            eta = elapsed / (epoch + 1) * (config.epochs - epoch - 1)
+            eta = elapsed / (epoch + 1 - first_epoch) * (config.epochs - epoch - 1)
             log.info(
                 "epoch %d/%d: loss %.4f per pair, %.0f words/s, elapsed %.1fs, ETA %.0fs",
                 epoch + 1, config.epochs, reports[-1].loss_per_pair, reports[-1].words_per_sec,

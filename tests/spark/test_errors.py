@@ -125,3 +125,46 @@ def test_ppmi_bad_knob_names_the_key(tmp_path, capsys):
     out = str(tmp_path / "out")
     _fails(["ppmi", "--output", out, "--set", "ppmi.weighting=linear"], 2,
            "config ppmi.weighting: must be 'uniform' or 'harmonic', got 'linear'", capsys, out)
+
+
+def test_binary_input_is_refused(spark, tmp_path, capsys):
+    binary = tmp_path / "model.bin"
+    binary.write_bytes(bytes(range(256)) * 64 + b"\nsome words here\n")  # every byte value, 64 times
+    out = str(tmp_path / "out")
+    _fails(["train", "--input", str(binary), "--output", out], 3,
+           # 0x0A and 0x0D in every copy split the file into 130 lines, 64 of them with NUL
+           "looks binary: 64 of 130 lines contain NUL characters", capsys, out)
+
+
+def test_invalid_utf8_is_replaced_and_counted(spark, corpus, tmp_path):
+    import json
+
+    text = open(corpus, encoding="utf-8").read()
+    latin = tmp_path / "latin1.txt"
+    # Two lines in Latin-1 (é and ü are invalid UTF-8 there), the rest plain ASCII.
+    latin.write_bytes("Café cat dog horse\nüber car bus train\n".encode("latin-1") + text.encode("ascii"))
+    out = tmp_path / "out"
+    assert main(["train", "--input", str(latin), "--output", str(out), *FAST]) == 0
+    manifest = json.loads((out / "_manifest.json").read_text())
+    assert manifest["corpus"]["lines_with_invalid_utf8"] == 2
+    assert manifest["corpus"]["lines"] == 302
+
+
+def test_a_50_mb_line_is_refused_before_tokenizing(spark, tmp_path, capsys):
+    huge = tmp_path / "one_line.txt"
+    with open(huge, "w") as f:
+        f.write("alpha beta gamma delta " * 2_300_000)  # 52.9 MB, one line
+        f.write("\nshort line\n")
+    out = str(tmp_path / "out")
+    line = _fails(["train", "--input", str(huge), "--output", out], 3,
+                  "has a line of 52,900,000 characters, more than input.max_line_length=4,000,000",
+                  capsys, out)
+    assert "split it into paragraphs" in line
+
+
+def test_a_model_too_big_for_the_configured_memory_fails_before_training(spark, corpus, tmp_path, capsys):
+    # 31 words × 5M dims: 1.24 GB of model; the session's spark.driver.maxResultSize is 1 GiB.
+    out = str(tmp_path / "out")
+    line = _fails(["train", "--input", corpus, "--output", out, *FAST, "--set", "sgns.vector_size=5000000"],
+                  2, "more than spark.driver.maxResultSize = 1.00 GiB", capsys, out)
+    assert "31 words × 5000000 dims" in line

@@ -1,0 +1,64 @@
+"""Checkpoints, resume and task retries: interrupted runs end with the bits of undisturbed ones."""
+
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from w2v_spark.cli import main
+
+pytestmark = pytest.mark.spark
+
+ROOT = Path(__file__).resolve().parents[2]
+RUN = ["--set", "vocab.min_count=2", "--set", "sgns.vector_size=12", "--set", "sgns.epochs=3",
+       "--set", "sgns.window=3", "--set", "spark.partitions=2", "--set", "output.word2vec_text=false"]
+
+
+@pytest.fixture(scope="module")
+def reference(spark, topic_corpus, tmp_path_factory):
+    """An undisturbed run."""
+    out = tmp_path_factory.mktemp("ref") / "run"
+    assert main(["train", "--input", topic_corpus, "--output", str(out), *RUN]) == 0
+    assert not (out.parent / ".run._checkpoints").exists()  # removed after the commit
+    return pq.read_table(out / "embeddings")
+
+
+def test_resume_after_a_crash_gives_the_uninterrupted_result(spark, topic_corpus, reference,
+                                                             tmp_path, capsys, caplog):
+    out = tmp_path / "run"
+    checkpoints = tmp_path / ".run._checkpoints"
+    assert main(["train", "--input", topic_corpus, "--output", str(out), *RUN,
+                 "--set", "debug.fail_after_epoch=2"]) == 1
+    assert "stopping after epoch 2" in capsys.readouterr().err
+    assert not out.exists() and sorted(os.listdir(checkpoints)) == ["epoch=2"]
+
+    # A changed setting is refused, naming it; the checkpoint stays.
+    assert main(["train", "--input", topic_corpus, "--output", str(out), *RUN, "--resume",
+                 "--set", "sgns.negative=3"]) == 2
+    assert "different settings (sgns.negative)" in capsys.readouterr().err
+    assert not out.exists() and (checkpoints / "epoch=2" / "_COMPLETE").exists()
+
+    with caplog.at_level(logging.INFO, logger="w2v_spark"):
+        assert main(["train", "--input", topic_corpus, "--output", str(out), *RUN, "--resume"]) == 0
+    assert "resuming after epoch 2" in caplog.text
+    assert pq.read_table(out / "embeddings").equals(reference)
+    assert not checkpoints.exists()
+
+
+def test_killed_task_is_retried_and_changes_nothing(reference, topic_corpus, tmp_path):
+    # Its own JVM, with a master that allows task retries (local[2, 4 attempts]); epoch 2's
+    # first task on partition 1 kills its Python worker.
+    out = tmp_path / "run"
+    env = dict(os.environ, PYSPARK_PYTHON=sys.executable)
+    done = subprocess.run(
+        [sys.executable, "-m", "w2v_spark", "train", "--input", topic_corpus, "--output", str(out),
+         *RUN, "--set", "spark.master=local[2,4]", "--set", "debug.fail_task_once=2:1"],
+        capture_output=True, text=True, timeout=300, env=env, cwd=ROOT, check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "Python worker exited unexpectedly" in done.stderr  # the injected failure happened
+    assert pq.read_table(out / "embeddings").equals(reference)

@@ -1,0 +1,116 @@
+"""Per-epoch checkpoints of SGNS training, and resuming from the last complete one.
+
+Every random draw of epoch ``e`` comes from ``(seed, e, partition, …)`` and the learning rate is
+a function of the epoch, so the model after an epoch (two float32 matrices) is the whole training
+state: a run resumed from epoch ``N``'s checkpoint produces the same bits as one never stopped.
+
+Checkpoints live beside the output, in ``.<name>._checkpoints/epoch=N/`` (hidden, like the staging
+directory): the output directory itself must not exist until the run is complete. Each is
+written under a temporary name and renamed when complete; only the newest is kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io as _bytes_io
+import json
+import logging
+
+import numpy as np
+from pyspark.sql import SparkSession
+
+from w2v_spark.errors import ConfigError
+from w2v_spark.io import FileSystem, qualify
+
+log = logging.getLogger(__name__)
+
+#: Config sections and keys that do not change the trained vectors (so a resume may differ).
+_IRRELEVANT = {("spark", "master"), ("spark", "app_name"), ("spark", "conf"), ("output", None),
+               ("debug", None), ("pipeline", None), ("ppmi", None), ("sgns", "kernel")}
+
+
+def training_config(config: dict) -> dict:
+    """The part of the resolved config that determines the vectors, flattened to ``section.key``."""
+    flat = {}
+    for section, values in config.items():
+        if (section, None) in _IRRELEVANT:
+            continue
+        for key, value in values.items():
+            if (section, key) not in _IRRELEVANT:
+                flat[f"{section}.{key}"] = value
+    return flat
+
+
+def vocabulary_fingerprint(words: list[str], counts: np.ndarray) -> str:
+    digest = hashlib.sha256("\n".join(words).encode("utf-8"))
+    digest.update(np.asarray(counts, dtype=np.int64).tobytes())
+    return digest.hexdigest()
+
+
+def _array_bytes(array: np.ndarray) -> bytes:
+    buffer = _bytes_io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    return buffer.getvalue()
+
+
+class Checkpoints:
+    """The checkpoints of the run writing ``output``."""
+
+    def __init__(self, spark: SparkSession, output: str, config: dict, vocabulary: str):
+        target = qualify(output).rstrip("/")
+        parent, name = target.rsplit("/", 1)
+        self.root = f"{parent}/.{name}._checkpoints"
+        self.fs = FileSystem(spark, self.root)
+        self.config = training_config(config)
+        self.vocabulary = vocabulary
+
+    def _epochs(self) -> list[int]:
+        return sorted(int(n.split("=")[1]) for n in self.fs.list_names(self.root)
+                      if n.startswith("epoch=") and self.fs.exists(f"{self.root}/{n}/_COMPLETE"))
+
+    def save(self, epoch: int, syn0: np.ndarray, syn1: np.ndarray, reports: list[dict]) -> None:
+        """Write the state after ``epoch`` (1-based) atomically, then drop older checkpoints."""
+        final = f"{self.root}/epoch={epoch}"
+        partial = f"{self.root}/.epoch={epoch}.partial"
+        self.fs.delete(partial)
+        meta = {"epoch": epoch, "config": self.config, "vocabulary": self.vocabulary,
+                "reports": reports}
+        self.fs.write_bytes(f"{partial}/state.json", iter([json.dumps(meta, sort_keys=True).encode()]))
+        self.fs.write_bytes(f"{partial}/syn0.npy", iter([_array_bytes(syn0)]))
+        self.fs.write_bytes(f"{partial}/syn1.npy", iter([_array_bytes(syn1)]))
+        self.fs.write_bytes(f"{partial}/_COMPLETE", iter([b""]))
+        self.fs.delete(final)
+        self.fs.rename(partial, final)
+        for older in self._epochs():
+            if older < epoch:
+                self.fs.delete(f"{self.root}/epoch={older}")
+        log.info("checkpoint of epoch %d written to %s", epoch, final)
+
+    def latest(self) -> tuple[int, np.ndarray, np.ndarray, list[dict]] | None:
+        """The newest complete checkpoint as ``(epoch, syn0, syn1, reports)``, or None.
+
+        Raises:
+            ConfigError: it was made with a different training config or vocabulary.
+        """
+        epochs = self._epochs()
+        if not epochs:
+            return None
+        path = f"{self.root}/epoch={epochs[-1]}"
+        meta = json.loads(self.fs.read_bytes(f"{path}/state.json"))
+        if meta["config"] != self.config:
+            differing = sorted(k for k in set(meta["config"]) | set(self.config)
+                               if meta["config"].get(k) != self.config.get(k))
+            raise ConfigError(
+                f"cannot resume from {path}: it was made with different settings "
+                f"({', '.join(differing)}); rerun without --resume to start over"
+            )
+        if meta["vocabulary"] != self.vocabulary:
+            raise ConfigError(
+                f"cannot resume from {path}: the vocabulary differs (changed input?); "
+                "rerun without --resume to start over"
+            )
+        load = lambda name: np.load(_bytes_io.BytesIO(self.fs.read_bytes(f"{path}/{name}")))  # noqa: E731
+        return meta["epoch"], load("syn0.npy"), load("syn1.npy"), meta["reports"]
+
+    def clear(self) -> None:
+        self.fs.delete(self.root)
