@@ -168,3 +168,12 @@ def test_a_model_too_big_for_the_configured_memory_fails_before_training(spark, 
     line = _fails(["train", "--input", corpus, "--output", out, *FAST, "--set", "sgns.vector_size=5000000"],
                   2, "more than spark.driver.maxResultSize = 1.00 GiB", capsys, out)
     assert "31 words × 5000000 dims" in line
+
+
+def test_divergence_stops_with_the_epoch_and_a_hint(spark, corpus, tmp_path, capsys):
+    # A learning rate near 1 on 200 dimensions overflows float32 within the first epoch.
+    out = str(tmp_path / "out")
+    line = _fails(["train", "--input", corpus, "--output", out, *FAST, "--set", "sgns.alpha=0.99",
+                   "--set", "sgns.min_alpha=0.99", "--set", "sgns.vector_size=200",
+                   "--set", "vocab.sample=0"], 1, "training diverged in epoch 1", capsys, out)
+    assert "lower sgns.alpha (now 0.99)" in line

@@ -1,0 +1,130 @@
+"""A real Spark standalone cluster on 127.0.0.1: one master and two one-core workers, started
+with ``spark-class`` from the pyspark package, torn down even when a test fails."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+import pyspark
+
+SPARK_HOME = Path(pyspark.__file__).parent
+SPARK_CLASS = SPARK_HOME / "bin" / "spark-class"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _env() -> dict:
+    bin_dir = os.path.dirname(sys.executable)
+    return dict(os.environ, SPARK_HOME=str(SPARK_HOME), SPARK_LOCAL_IP="127.0.0.1",
+                PYSPARK_PYTHON=sys.executable, PYSPARK_DRIVER_PYTHON=sys.executable,
+                PATH=f"{bin_dir}:{os.environ['PATH']}")
+
+
+class Cluster:
+    def __init__(self, root: Path):
+        self.root = root
+        self.port, self.ui = free_port(), free_port()
+        self.url = f"spark://127.0.0.1:{self.port}"
+        self.master = None
+        self.workers: list[subprocess.Popen] = []
+
+    def _spawn(self, name: str, *args) -> subprocess.Popen:
+        log = open(self.root / f"{name}.log", "w")
+        return subprocess.Popen([str(SPARK_CLASS), *args], stdout=log, stderr=subprocess.STDOUT,
+                                env=_env(), start_new_session=True)
+
+    def start(self) -> None:
+        self.master = self._spawn("master", "org.apache.spark.deploy.master.Master", "--host",
+                                  "127.0.0.1", "--port", str(self.port), "--webui-port", str(self.ui))
+        for i in range(2):
+            self.add_worker(i)
+        self.wait_for_workers(2)
+
+    def add_worker(self, i: int) -> None:
+        work = self.root / f"worker{i}"
+        work.mkdir(exist_ok=True)
+        self.workers.append(self._spawn(
+            f"worker{i}", "org.apache.spark.deploy.worker.Worker", "--host", "127.0.0.1",
+            "--cores", "1", "--memory", "1500m", "--webui-port", str(free_port()),
+            "--work-dir", str(work), self.url))
+
+    def alive_workers(self) -> int:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.ui}/json/", timeout=2) as page:
+                state = json.load(page)
+        except OSError:
+            return -1
+        return sum(1 for w in state.get("workers", []) if w.get("state") == "ALIVE")
+
+    def wait_for_workers(self, count: int, timeout: float = 90) -> None:
+        deadline = time.monotonic() + timeout
+        while self.alive_workers() < count:
+            if time.monotonic() > deadline:
+                logs = "\n".join((self.root / f).read_text()[-1500:] for f in os.listdir(self.root)
+                                 if f.endswith(".log"))
+                raise RuntimeError(f"standalone cluster did not come up:\n{logs}")
+            time.sleep(0.5)
+
+    def kill_worker(self, index: int) -> None:
+        """SIGKILL a worker and everything it started (its executor)."""
+        os.killpg(self.workers[index].pid, signal.SIGKILL)
+        self.workers[index].wait()
+
+    def stop(self) -> None:
+        for proc in [*self.workers, self.master]:
+            if proc is not None and proc.poll() is None:
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                proc.wait()
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory):
+    running = Cluster(tmp_path_factory.mktemp("standalone"))
+    try:
+        running.start()
+        yield running
+    finally:
+        running.stop()
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def submit(cluster: Cluster, *args, watch=None, on_line=None, timeout=420):
+    """spark-submit ``jobs/train_embeddings.py`` to the cluster (client mode); ``on_line(line,
+    proc)`` sees every output line as it arrives (the driver's log comes on stdout)."""
+    cmd = [str(SPARK_HOME / "bin" / "spark-submit"), "--master", cluster.url,
+           "--executor-memory", "700m", "--conf", "spark.task.maxFailures=4",
+           str(ROOT / "jobs" / "train_embeddings.py"), *args]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=_env(), cwd=ROOT, start_new_session=True)
+    lines = []
+    deadline = time.monotonic() + timeout
+    try:
+        for line in proc.stdout:
+            lines.append(line)
+            if on_line is not None:
+                on_line(line, proc)
+            if time.monotonic() > deadline:
+                raise TimeoutError("spark-submit took too long")
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    return proc.returncode, "".join(lines)

@@ -1,0 +1,88 @@
+"""The job on a real standalone cluster: same result as local mode, through a lost worker, a
+killed task and a killed driver."""
+
+import signal
+import os
+
+import pyarrow.parquet as pq
+import pytest
+
+from tests.cluster.conftest import submit
+from tests.corpus import write_topic_corpus
+from w2v_spark.cli import main
+
+pytestmark = [pytest.mark.cluster, pytest.mark.spark]
+
+RUN = ["--set", "vocab.min_count=2", "--set", "sgns.vector_size=16", "--set", "sgns.epochs=6",
+       "--set", "sgns.window=3", "--set", "spark.partitions=2", "--set", "output.word2vec_text=false"]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    path = tmp_path_factory.mktemp("corpus") / "topics.txt"
+    write_topic_corpus(path, lines=6000)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def local_result(spark, corpus, tmp_path_factory):
+    out = tmp_path_factory.mktemp("local") / "run"
+    assert main(["train", "--input", corpus, "--output", str(out), *RUN]) == 0
+    return pq.read_table(out / "embeddings")
+
+
+def test_cluster_result_equals_local_mode(cluster, corpus, local_result, tmp_path):
+    out = tmp_path / "run"
+    code, log = submit(cluster, "--input", corpus, "--output", str(out), *RUN)
+    assert code == 0, log[-3000:]
+    assert f"master {cluster.url}" in log
+    assert pq.read_table(out / "embeddings").equals(local_result)
+
+
+def test_losing_a_worker_mid_training_changes_nothing(cluster, corpus, local_result, tmp_path):
+    out = tmp_path / "run"
+    killed = []
+
+    def kill_after_first_epoch(line, proc):
+        if not killed and "epoch 1/6:" in line:
+            cluster.kill_worker(1)  # SIGKILL the worker JVM, its executor and Python workers
+            killed.append(line)
+
+    try:
+        code, log = submit(cluster, "--input", corpus, "--output", str(out), *RUN,
+                           on_line=kill_after_first_epoch)
+    finally:
+        cluster.add_worker(len(cluster.workers))
+        cluster.wait_for_workers(2)
+    assert killed, "training ended before the worker could be killed"
+    assert code == 0, log[-3000:]
+    assert "lost" in log.lower()  # Spark noticed the executor loss
+    assert pq.read_table(out / "embeddings").equals(local_result)
+
+
+def test_killed_task_is_retried_with_the_same_result(cluster, corpus, local_result, tmp_path):
+    out = tmp_path / "run"
+    code, log = submit(cluster, "--input", corpus, "--output", str(out), *RUN,
+                       "--set", "debug.fail_task_once=2:1")
+    assert code == 0, log[-3000:]
+    assert "Python worker exited unexpectedly" in log
+    assert pq.read_table(out / "embeddings").equals(local_result)
+
+
+def test_killed_driver_then_resume_gives_the_same_result(cluster, corpus, local_result, tmp_path):
+    out = tmp_path / "run"
+
+    def kill_driver_after_checkpoint_3(line, proc):
+        if "checkpoint of epoch 3 written" in line:
+            os.killpg(proc.pid, signal.SIGKILL)  # spark-submit, its JVM and the Python driver
+
+    code, log = submit(cluster, "--input", corpus, "--output", str(out), *RUN,
+                       on_line=kill_driver_after_checkpoint_3)
+    assert code == -signal.SIGKILL, log[-3000:]
+    assert not out.exists()  # nothing published
+    assert (tmp_path / ".run._checkpoints" / "epoch=3" / "_COMPLETE").exists()
+
+    code, log = submit(cluster, "--input", corpus, "--output", str(out), *RUN, "--resume")
+    assert code == 0, log[-3000:]
+    assert "resuming after epoch 3" in log
+    assert pq.read_table(out / "embeddings").equals(local_result)
