@@ -34,11 +34,11 @@ from w2v_spark.config import JobConfig
 from w2v_spark.cooccurrence import cooccurrence
 from w2v_spark.encode import encode
 from w2v_spark.epochs import Split, Tables
-from w2v_spark.errors import ConfigError, InputDataError
+from w2v_spark.errors import ConfigError, InputDataError, OutputError, TrainingError
 from w2v_spark.ppmi import ppmi
 from w2v_spark.resources import check_memory
 from w2v_spark.sampling import build_noise_table
-from w2v_spark.schemas import VOCAB
+from w2v_spark.schemas import EMBEDDINGS, VOCAB
 from w2v_spark.svd import randomized_svd, sparse_blocks, word_vectors
 from w2v_spark.tokenize import tokenize
 from w2v_spark.train import pack_corpus, reports_as_dicts, train_sgns
@@ -78,6 +78,7 @@ def run(spark: SparkSession, config: JobConfig, input_path: str, output_path: st
         manifest = _run(spark, config, input_path, output, checkpoints, resume)
         manifest["started_at"] = started.isoformat(timespec="seconds")
         manifest["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        _validate(spark, output, manifest)
         output.write_json("_manifest.json", manifest)
         output.commit()
     except BaseException:
@@ -209,9 +210,29 @@ def _check_input(lines: DataFrame, column: str, input_path: str, max_line_length
     return {"lines": int(row["lines"]), "lines_with_invalid_utf8": int(row["replaced"] or 0)}
 
 
+def _validate(spark: SparkSession, output: io.Output, manifest: dict) -> None:
+    """Read back what was staged before it is published: every ``embeddings/`` and ``vocab/``
+    has the contract's schema and one row per vocabulary word."""
+    size = manifest["vocabulary"]["size"]
+    outputs = manifest["outputs"]
+    for entry in (outputs.values() if "embeddings" not in outputs else [outputs]):
+        for name, schema in (("embeddings", EMBEDDINGS), ("vocab", VOCAB)):
+            frame = spark.read.parquet(output.path(entry[name]))
+            found = [(f.name, f.dataType.simpleString()) for f in frame.schema]
+            wanted = [(f.name, f.dataType.simpleString()) for f in schema]
+            rows = frame.count()
+            if found != wanted or rows != size:
+                raise OutputError(
+                    f"staged {entry[name]} failed validation ({rows} rows, schema {found}; expected "
+                    f"{size} rows, {wanted}); nothing was published"
+                )
+
+
 def _write_common(spark: SparkSession, config: JobConfig, corpus: Corpus, vectors: np.ndarray,
                   output: io.Output, prefix: str) -> dict:
     """``embeddings/``, ``vocab/`` and (optionally) ``vectors.txt`` of one method."""
+    if not np.isfinite(vectors).all():
+        raise TrainingError(f"{prefix or 'the'} vectors contain NaN or Inf; nothing was written")
     io.write_table(spark, io.embeddings_table(corpus.words, corpus.counts, vectors),
                    output.path(f"{prefix}embeddings"))
     io.write_table(spark, corpus.vocab.cast(_arrow_schema(VOCAB)), output.path(f"{prefix}vocab"),

@@ -177,3 +177,26 @@ def test_divergence_stops_with_the_epoch_and_a_hint(spark, corpus, tmp_path, cap
                    "--set", "sgns.min_alpha=0.99", "--set", "sgns.vector_size=200",
                    "--set", "vocab.sample=0"], 1, "training diverged in epoch 1", capsys, out)
     assert "lower sgns.alpha (now 0.99)" in line
+
+
+def test_staged_output_is_validated_before_publishing(spark, tmp_path):
+    import numpy as np
+
+    from w2v_spark import io
+    from w2v_spark.errors import OutputError
+    from w2v_spark.pipeline import _validate
+
+    output = io.Output(spark, str(tmp_path / "out"), "fail")
+    output.check()
+    words = ["a", "b"]
+    io.write_table(spark, io.embeddings_table(words, np.array([2, 1]), np.ones((2, 3), np.float32)),
+                   output.path("embeddings"))
+    spark.createDataFrame([(0, "a", 2, 1.0), (1, "b", 1, 1.0)], "id int, word string, count bigint, "
+                          "keep_probability double").write.parquet(output.path("vocab"))
+    manifest = {"vocabulary": {"size": 2}, "outputs": {"embeddings": "embeddings/", "vocab": "vocab/"}}
+    _validate(spark, output, manifest)  # consistent: passes
+    manifest["vocabulary"]["size"] = 3  # one word short
+    with pytest.raises(OutputError, match="staged embeddings/ failed validation \\(2 rows"):
+        _validate(spark, output, manifest)
+    output.abort()
+    assert not any(tmp_path.iterdir())
