@@ -34,12 +34,19 @@ def tokenize(
     tokens = F.regexp_extract_all(text, F.lit(token_pattern), 0)
     if min_token_length > 1:
         tokens = F.filter(tokens, lambda token: F.length(token) >= min_token_length)
-    size = F.size("tokens")
-    chunk_starts = F.sequence(F.lit(0), size - 1, F.lit(max_sentence_length))
+    return split_long_documents(
+        lines.select(tokens.alias("tokens")).where(F.size("tokens") > 0),  # -1 for a null line
+        max_sentence_length,
+    )
+
+
+def split_long_documents(token_arrays: DataFrame, max_sentence_length: int) -> DataFrame:
+    """``tokens array<string>`` rows (non-empty) → ``schemas.TOKENS``: rows longer than
+    ``max_sentence_length`` become consecutive documents of at most that many tokens, each with
+    its own ``doc_id``."""
+    chunk_starts = F.sequence(F.lit(0), F.size("tokens") - 1, F.lit(max_sentence_length))
     return (
-        lines.select(tokens.alias("tokens"))
-        .where(size > 0)  # size is -1 for a null line
-        .select(F.explode(chunk_starts).alias("start"), "tokens")
+        token_arrays.select(F.explode(chunk_starts).alias("start"), "tokens")
         .select(F.slice("tokens", F.col("start") + 1, max_sentence_length).alias("tokens"))
         # Assigned after the explode, so every slice gets its own id; no shuffle happens before
         # it, so the ids are a deterministic function of the input and its partitioning.

@@ -1,0 +1,273 @@
+"""A drop-in for ``pyspark.ml.feature.Word2Vec``: same Params, names and defaults, same model API,
+trained by w2v_spark (negative sampling, subsampling, stratified partitions) instead of MLlib's
+hierarchical softmax.
+
+    from w2v_spark.ml import Word2Vec        # instead of: from pyspark.ml.feature import Word2Vec
+    model = Word2Vec(vectorSize=100, minCount=5, inputCol="words", outputCol="features").fit(df)
+    model.getVectors(); model.findSynonyms("king", 5); model.transform(df)
+    model.write().save(path); Word2VecModel.load(path)
+
+Extra Params: ``negative`` (noise words per pair), ``sample`` (subsampling threshold),
+``nsExponent`` (noise distribution exponent), ``model`` (``"skipgram"``; CBOW is not available
+yet). ``numPartitions`` trains that many partitions in parallel *without* the quality loss of
+MLlib's averaging (see the README).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+from pyspark import keyword_only
+from pyspark.ml import Estimator, Model
+from pyspark.ml.functions import array_to_vector
+from pyspark.ml.linalg import DenseVector, VectorUDT
+from pyspark.ml.param import Param, Params, TypeConverters
+from pyspark.ml.param.shared import HasInputCol, HasMaxIter, HasOutputCol, HasSeed, HasStepSize
+from pyspark.ml.util import (
+    DefaultParamsReadable,
+    DefaultParamsReader,
+    DefaultParamsWritable,
+    DefaultParamsWriter,
+    MLReadable,
+    MLReader,
+    MLWritable,
+    MLWriter,
+)
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from w2v_spark.config import SgnsConfig
+from w2v_spark.embeddings import Embeddings
+from w2v_spark.encode import encode
+from w2v_spark.epochs import Tables
+from w2v_spark.errors import ConfigError
+from w2v_spark.sampling import build_noise_table
+from w2v_spark.tokenize import split_long_documents
+from w2v_spark.train import pack_corpus, train_sgns
+from w2v_spark.vocab import build_vocab, count_words
+
+
+class _Word2VecParams(HasInputCol, HasOutputCol, HasSeed, HasStepSize, HasMaxIter):
+    vectorSize = Param(Params._dummy(), "vectorSize", "dimension of the word vectors",
+                       typeConverter=TypeConverters.toInt)
+    minCount = Param(Params._dummy(), "minCount", "minimum number of times a word must appear",
+                     typeConverter=TypeConverters.toInt)
+    numPartitions = Param(Params._dummy(), "numPartitions", "partitions trained in parallel",
+                          typeConverter=TypeConverters.toInt)
+    windowSize = Param(Params._dummy(), "windowSize", "maximum distance between centre and context",
+                       typeConverter=TypeConverters.toInt)
+    maxSentenceLength = Param(Params._dummy(), "maxSentenceLength",
+                              "longer sentences are split into chunks of this many words",
+                              typeConverter=TypeConverters.toInt)
+    negative = Param(Params._dummy(), "negative", "noise words per training pair",
+                     typeConverter=TypeConverters.toInt)
+    sample = Param(Params._dummy(), "sample", "frequent-word subsampling threshold (0 = off)",
+                   typeConverter=TypeConverters.toFloat)
+    nsExponent = Param(Params._dummy(), "nsExponent", "noise distribution ∝ count^nsExponent",
+                       typeConverter=TypeConverters.toFloat)
+    model = Param(Params._dummy(), "model", "training objective: 'skipgram'",
+                  typeConverter=TypeConverters.toString)
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self._setDefault(vectorSize=100, minCount=5, numPartitions=1, stepSize=0.025, maxIter=1,
+                         windowSize=5, maxSentenceLength=1000, negative=5, sample=1e-3,
+                         nsExponent=0.75, model="skipgram")
+
+    def getVectorSize(self) -> int:
+        return self.getOrDefault(self.vectorSize)
+
+    def getMinCount(self) -> int:
+        return self.getOrDefault(self.minCount)
+
+    def getNumPartitions(self) -> int:
+        return self.getOrDefault(self.numPartitions)
+
+    def getWindowSize(self) -> int:
+        return self.getOrDefault(self.windowSize)
+
+    def getMaxSentenceLength(self) -> int:
+        return self.getOrDefault(self.maxSentenceLength)
+
+
+class Word2Vec(Estimator, _Word2VecParams, DefaultParamsWritable, DefaultParamsReadable):
+    """Estimator: ``array<string>`` column → :class:`Word2VecModel` (see the module docstring)."""
+
+    @keyword_only
+    def __init__(self, *, vectorSize=100, minCount=5, numPartitions=1, stepSize=0.025, maxIter=1,
+                 seed=None, inputCol=None, outputCol=None, windowSize=5, maxSentenceLength=1000,
+                 negative=5, sample=1e-3, nsExponent=0.75, model="skipgram"):
+        super().__init__()
+        self._set(**self._input_kwargs)
+
+    @keyword_only
+    def setParams(self, *, vectorSize=100, minCount=5, numPartitions=1, stepSize=0.025, maxIter=1,
+                  seed=None, inputCol=None, outputCol=None, windowSize=5, maxSentenceLength=1000,
+                  negative=5, sample=1e-3, nsExponent=0.75, model="skipgram"):
+        return self._set(**self._input_kwargs)
+
+    def setVectorSize(self, value):
+        return self._set(vectorSize=value)
+
+    def setMinCount(self, value):
+        return self._set(minCount=value)
+
+    def setNumPartitions(self, value):
+        return self._set(numPartitions=value)
+
+    def setStepSize(self, value):
+        return self._set(stepSize=value)
+
+    def setMaxIter(self, value):
+        return self._set(maxIter=value)
+
+    def setSeed(self, value):
+        return self._set(seed=value)
+
+    def setInputCol(self, value):
+        return self._set(inputCol=value)
+
+    def setOutputCol(self, value):
+        return self._set(outputCol=value)
+
+    def setWindowSize(self, value):
+        return self._set(windowSize=value)
+
+    def setMaxSentenceLength(self, value):
+        return self._set(maxSentenceLength=value)
+
+    def _sgns_config(self) -> SgnsConfig:
+        model = self.getOrDefault(self.model)
+        if model != "skipgram":
+            raise ConfigError(f"Word2Vec model={model!r}: only 'skipgram' is available")
+        try:
+            return SgnsConfig(
+                vector_size=self.getVectorSize(), window=self.getWindowSize(),
+                negative=self.getOrDefault(self.negative), ns_exponent=self.getOrDefault(self.nsExponent),
+                alpha=self.getOrDefault(self.stepSize), min_alpha=min(0.0001, self.getOrDefault(self.stepSize)),
+                epochs=self.getOrDefault(self.maxIter), seed=abs(int(self.getOrDefault(self.seed))) % 2**31,
+            )
+        except ConfigError as err:  # our messages name config keys; say which Param instead
+            raise ConfigError(f"Word2Vec Param: {err}") from None
+
+    def _fit(self, dataset: DataFrame) -> "Word2VecModel":
+        config = self._sgns_config()
+        spark = dataset.sparkSession
+        partitions = self.getNumPartitions()
+        documents = split_long_documents(
+            dataset.select(F.col(self.getInputCol()).alias("tokens")).where(F.size("tokens") > 0),
+            self.getMaxSentenceLength(),
+        )
+        vocab = documents.transform(count_words).transform(
+            build_vocab, min_count=self.getMinCount(), max_vocab_size=0,
+            sample=self.getOrDefault(self.sample),
+        ).toArrow().sort_by("id")
+        if vocab.num_rows == 0:
+            raise ConfigError(f"Word2Vec: no word occurs minCount={self.getMinCount()} times")
+        words = vocab.column("word").to_pylist()
+        counts = vocab.column("count").to_numpy()
+        corpus = pack_corpus(documents.transform(encode, words=words), partitions)
+        try:
+            tables = Tables(counts=counts,
+                            keep_probability=vocab.column("keep_probability").to_numpy().astype(np.float32),
+                            noise=build_noise_table(counts, config.ns_exponent),
+                            ns_exponent=config.ns_exponent)
+            vectors, _ = train_sgns(spark, corpus, tables=tables, config=config, partitions=partitions)
+        finally:
+            corpus.unpersist()
+        model = Word2VecModel(words, counts, vectors)
+        return self._copyValues(model)
+
+
+class Word2VecModel(Model, _Word2VecParams, MLWritable, MLReadable):
+    """The fitted vectors; API of ``pyspark.ml.feature.Word2VecModel``."""
+
+    def __init__(self, words=None, counts=None, vectors=None):
+        super().__init__()
+        self._embeddings = Embeddings(words or [], counts if counts is not None else np.zeros(0),
+                                      vectors if vectors is not None else np.zeros((0, 0), np.float32))
+
+    @property
+    def embeddings(self) -> Embeddings:
+        """The query API (:class:`w2v_spark.Embeddings`) over these vectors."""
+        return self._embeddings
+
+    def _vectors_table(self) -> pa.Table:
+        emb = self._embeddings
+        dims = emb.vectors.shape[1]
+        offsets = pa.array(np.arange(0, (len(emb) + 1) * dims, dims, dtype=np.int32))
+        return pa.table({"word": pa.array(emb.words, pa.string()),
+                         "vector": pa.ListArray.from_arrays(offsets, pa.array(emb.vectors.ravel()))})
+
+    def getVectors(self) -> DataFrame:
+        """``word string, vector vector`` (ML dense vectors), as MLlib returns them."""
+        spark = SparkSession.getActiveSession()
+        frame = spark.createDataFrame(self._vectors_table())
+        return frame.select("word", array_to_vector("vector").alias("vector"))
+
+    def findSynonymsArray(self, word: str, num: int) -> list[tuple[str, float]]:
+        """The ``num`` nearest words by cosine similarity (the word itself excluded)."""
+        return self._embeddings.most_similar(word, topn=num)
+
+    def findSynonyms(self, word: str, num: int) -> DataFrame:
+        """``word string, similarity double``, nearest first."""
+        spark = SparkSession.getActiveSession()
+        return spark.createDataFrame(self.findSynonymsArray(word, num),
+                                     "word string, similarity double not null")
+
+    def _transform(self, dataset: DataFrame) -> DataFrame:
+        """Each row's vector: the sum of its in-vocabulary words' vectors divided by its number of
+        words (MLlib's definition; zeros for an empty row)."""
+        emb = self._embeddings
+        shared = dataset.sparkSession.sparkContext.broadcast((emb.index, emb.vectors))
+
+        @F.udf(returnType=VectorUDT())
+        def average(words):
+            index, vectors = shared.value
+            total = np.zeros(vectors.shape[1], dtype=np.float64)
+            if not words:
+                return DenseVector(total)
+            for word in words:
+                row = index.get(word)
+                if row is not None:
+                    total += vectors[row]
+            return DenseVector(total / len(words))
+
+        # The same column metadata as MLlib: the vector's size, for downstream ML stages.
+        metadata = {"ml_attr": {"num_attrs": int(emb.vectors.shape[1])}}
+        return dataset.withColumn(self.getOutputCol(),
+                                  average(F.col(self.getInputCol())).alias(self.getOutputCol(), metadata=metadata))
+
+    def write(self) -> MLWriter:
+        return _ModelWriter(self)
+
+    @classmethod
+    def read(cls) -> MLReader:
+        return _ModelReader(cls)
+
+
+class _ModelWriter(MLWriter):
+    def __init__(self, instance: Word2VecModel):
+        super().__init__()
+        self.instance = instance
+
+    def saveImpl(self, path: str) -> None:
+        DefaultParamsWriter.saveMetadata(self.instance, path, self.sparkSession.sparkContext)
+        emb = self.instance.embeddings
+        table = self.instance._vectors_table().append_column("count", pa.array(emb.counts))
+        self.sparkSession.createDataFrame(table).coalesce(1).write.parquet(f"{path}/data")
+
+
+class _ModelReader(MLReader):
+    def __init__(self, cls):
+        super().__init__()
+        self.cls = cls
+
+    def load(self, path: str) -> Word2VecModel:
+        metadata = DefaultParamsReader.loadMetadata(path, self.sparkSession.sparkContext)
+        table = self.sparkSession.read.parquet(f"{path}/data").toArrow()
+        vectors = np.stack(table.column("vector").to_numpy(zero_copy_only=False)).astype(np.float32)
+        model = self.cls(table.column("word").to_pylist(), table.column("count").to_numpy(), vectors)
+        model._resetUid(metadata["uid"])
+        DefaultParamsReader.getAndSetParams(model, metadata)
+        return model
