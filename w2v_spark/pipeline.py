@@ -71,11 +71,16 @@ def run(spark: SparkSession, config: JobConfig, input_path: str, output_path: st
     check_token_pattern(spark, config.tokenize.token_pattern)
     output = io.Output(spark, output_path, config.output.on_existing)
     output.check()
+    # One job group per run: the Spark UI lists its jobs together, and a supervisor can cancel
+    # them with sc.cancelJobGroup; each stage then sets its own description.
+    spark.sparkContext.setJobGroup(f"w2v_spark-{output.run_id}",
+                                   f"w2v_spark {'+'.join(config.pipeline.methods)} → {output.target}")
     checkpoints = None
     if "sgns" in config.pipeline.methods and (config.output.checkpoints or resume):
         checkpoints = Checkpoints(spark, output_path, config.to_dict(), vocabulary="")
     try:
         manifest = _run(spark, config, input_path, output, checkpoints, resume)
+        manifest["run_id"] = output.run_id
         manifest["started_at"] = started.isoformat(timespec="seconds")
         manifest["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
         _validate(spark, output, manifest)
@@ -84,6 +89,9 @@ def run(spark: SparkSession, config: JobConfig, input_path: str, output_path: st
     except BaseException:
         output.abort()
         raise
+    finally:
+        for key in ("spark.jobGroup.id", "spark.job.description"):  # leave the thread as found
+            spark.sparkContext.setLocalProperty(key, None)
     if checkpoints is not None and not config.output.keep_checkpoints:
         checkpoints.clear()
     return manifest

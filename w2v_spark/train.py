@@ -101,7 +101,7 @@ def train_sgns(
     partitions: int,
     checkpoints: Checkpoints | None = None,
     resume: bool = False,
-    debug: DebugConfig = DebugConfig(),
+    debug: DebugConfig | None = None,
 ) -> tuple[np.ndarray, list[EpochReport]]:
     """Run ``config.epochs`` epochs over the cached ``corpus``.
 
@@ -116,6 +116,7 @@ def train_sgns(
         ``(syn0 (vocab_size, vector_size) float32, per-epoch reports)``.
     """
     sc = spark.sparkContext
+    debug = debug or DebugConfig()
     vocab_size = tables.counts.shape[0]
     syn0, syn1 = initial_model(vocab_size, config.vector_size, config.seed)
     settings = TrainSettings(

@@ -85,3 +85,11 @@ def test_same_seed_same_vectors_other_seed_different(spark, corpus, trained, tmp
     assert main(["train", "--input", corpus, "--output", str(other), *FAST,
                  "--set", "sgns.seed=2"]) == 0
     assert not first.column("vector").equals(pq.read_table(other / "embeddings").column("vector"))
+
+
+def test_jobs_of_a_run_share_one_job_group(spark, corpus, tmp_path):
+    out = tmp_path / "grouped"
+    assert main(["train", "--input", corpus, "--output", str(out), *FAST]) == 0
+    run_id = json.loads((out / "_manifest.json").read_text())["run_id"]
+    jobs = spark.sparkContext.statusTracker().getJobIdsForGroup(f"w2v_spark-{run_id}")
+    assert len(jobs) >= 5  # vocabulary, encoding, epochs, writing: all in the run's group
