@@ -167,7 +167,8 @@ def _run_child(name: str, child: str, documents_path: Path, overrides: list[str]
 
 
 def run_gensim(documents_path: Path, workers: int, overrides: list[str], workdir: Path) -> Result:
-    return _run_child(f"gensim 4.4 SG, {workers} worker(s)", "gensim", documents_path, overrides,
+    model = "CBOW" if load_config(None, overrides).sgns.model == "cbow" else "SG"
+    return _run_child(f"gensim 4.4 {model}, {workers} worker(s)", "gensim", documents_path, overrides,
                       workdir, workers)
 
 
@@ -231,7 +232,8 @@ def gensim_child(documents_path: str, workers: int, overrides: list[str], out: s
     model = Word2Vec(
         sentences=documents, vector_size=s.vector_size, window=s.window, negative=s.negative,
         ns_exponent=s.ns_exponent, alpha=s.alpha, min_alpha=s.min_alpha, epochs=s.epochs,
-        seed=s.seed, min_count=v.min_count, sample=v.sample, workers=workers, sg=1, hs=0,
+        seed=s.seed, min_count=v.min_count, sample=v.sample, workers=workers,
+        sg=0 if s.model == "cbow" else 1, hs=0, cbow_mean=1,
     )
     wv = model.wv
     counts = [wv.get_vecattr(w, "count") for w in wv.index_to_key]

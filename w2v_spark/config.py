@@ -105,6 +105,7 @@ class SgnsConfig:
     partition_mode: str = "stratified"
     rounds_per_epoch: int = 0
     kernel: str = "auto"
+    model: str = "skipgram"
 
     def __post_init__(self):
         _require(self.vector_size >= 1, "sgns.vector_size", f"must be ≥ 1, got {self.vector_size}")
@@ -127,6 +128,8 @@ class SgnsConfig:
         )
         _require(0 <= self.rounds_per_epoch <= 64, "sgns.rounds_per_epoch",
                  "must be in [0, 64] (0 = max(2, partitions // 2))")
+        _require(self.model in ("skipgram", "cbow"), "sgns.model",
+                 f"must be 'skipgram' or 'cbow', got {self.model!r}")
         _require(
             self.kernel in ("auto", "numpy", "numba"),
             "sgns.kernel",
@@ -143,9 +146,12 @@ class SgnsConfig:
         return self.rounds_per_epoch or max(2, partitions // 2)
 
     def resolved_kernel(self) -> str:
-        """``auto`` → numba when it is installed, else the NumPy reference kernel."""
-        if self.kernel == "numpy":
+        """``auto`` → numba when it is installed, else the NumPy reference kernel (always NumPy
+        for CBOW, which has no compiled kernel)."""
+        if self.kernel == "numpy" or (self.model == "cbow" and self.kernel == "auto"):
             return "numpy"
+        if self.model == "cbow":
+            raise ConfigError("config sgns.kernel: 'numba' has no CBOW kernel; use 'auto' or 'numpy'")
         try:
             import numba  # noqa: F401
         except ImportError:
@@ -257,6 +263,12 @@ class JobConfig:
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     debug: DebugConfig = field(default_factory=DebugConfig)
+
+    def __post_init__(self):
+        if self.sgns.model == "cbow" and self.spark.partitions > 1:
+            _require(self.sgns.partition_mode == "averaging", "sgns.model",
+                     "'cbow' on several partitions needs sgns.partition_mode = 'averaging' (a CBOW "
+                     "window needs all its context words in one task; stratified blocks split it)")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

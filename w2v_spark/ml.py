@@ -8,8 +8,8 @@ hierarchical softmax.
     model.write().save(path); Word2VecModel.load(path)
 
 Extra Params: ``negative`` (noise words per pair), ``sample`` (subsampling threshold),
-``nsExponent`` (noise distribution exponent), ``model`` (``"skipgram"``; CBOW is not available
-yet). ``numPartitions`` trains that many partitions in parallel *without* the quality loss of
+``nsExponent`` (noise distribution exponent), ``model`` (``"skipgram"`` or ``"cbow"``; CBOW
+averages partitions, see the README). ``numPartitions`` trains that many partitions in parallel *without* the quality loss of
 MLlib's averaging (see the README).
 """
 
@@ -65,7 +65,7 @@ class _Word2VecParams(HasInputCol, HasOutputCol, HasSeed, HasStepSize, HasMaxIte
                    typeConverter=TypeConverters.toFloat)
     nsExponent = Param(Params._dummy(), "nsExponent", "noise distribution ∝ count^nsExponent",
                        typeConverter=TypeConverters.toFloat)
-    model = Param(Params._dummy(), "model", "training objective: 'skipgram'",
+    model = Param(Params._dummy(), "model", "training objective: 'skipgram' or 'cbow'",
                   typeConverter=TypeConverters.toString)
 
     def __init__(self, *args):
@@ -138,14 +138,15 @@ class Word2Vec(Estimator, _Word2VecParams, DefaultParamsWritable, DefaultParamsR
 
     def _sgns_config(self) -> SgnsConfig:
         model = self.getOrDefault(self.model)
-        if model != "skipgram":
-            raise ConfigError(f"Word2Vec model={model!r}: only 'skipgram' is available")
         try:
             return SgnsConfig(
                 vector_size=self.getVectorSize(), window=self.getWindowSize(),
                 negative=self.getOrDefault(self.negative), ns_exponent=self.getOrDefault(self.nsExponent),
                 alpha=self.getOrDefault(self.stepSize), min_alpha=min(0.0001, self.getOrDefault(self.stepSize)),
                 epochs=self.getOrDefault(self.maxIter), seed=abs(int(self.getOrDefault(self.seed))) % 2**31,
+                model=model,
+                # CBOW windows cannot be split into stratified blocks; it averages partitions.
+                partition_mode="averaging" if model == "cbow" else "stratified",
             )
         except ConfigError as err:  # our messages name config keys; say which Param instead
             raise ConfigError(f"Word2Vec Param: {err}") from None

@@ -1,4 +1,4 @@
-"""Skip-gram with negative sampling (Mikolov et al. 2013): batched NumPy kernels.
+"""Skip-gram (and CBOW) with negative sampling (Mikolov et al. 2013): batched NumPy kernels.
 
 Conventions follow word2vec and gensim: for a centre word ``w`` and a context word ``c`` in its
 window, the *input* vector of ``c`` (``syn0``, the embedding we publish) is trained to predict
@@ -119,6 +119,7 @@ class TrainSettings:
     min_alpha: float
     batch_centers: int = 1024
     kernel: str = "numpy"  # "numpy" (reference) or "numba" (w2v_spark.sgns_numba)
+    model: str = "skipgram"  # or "cbow" (NumPy kernel only)
 
 
 @dataclass(frozen=True)
@@ -234,6 +235,12 @@ def train_windows(
     batch = step_size(settings.batch_centers, syn0.shape[0])
     lr_from, lr_to = (settings.alpha - (settings.alpha - settings.min_alpha) * p for p in progress)
     groups = windows.groups
+    if settings.model == "cbow":
+        for first in range(0, groups, batch):
+            lr = lr_from + (lr_to - lr_from) * first / groups
+            _cbow_step(syn0, syn1, windows, first, min(first + batch, groups), lr, noise, settings,
+                       rng, stats)
+        return
     if settings.kernel == "numba":
         from w2v_spark.sgns_numba import train_groups
 
@@ -291,6 +298,31 @@ def _train_step(syn0, syn1, windows, first, last, lr, noise, settings, rng, stat
     stats.pairs += pairs
     stats.input_touches += scatter_add(syn0, input_rows, input_deltas)
     stats.output_touches += scatter_add(syn1, output_rows.ravel(), output_deltas.reshape(-1, dim))
+
+
+def _cbow_step(syn0, syn1, windows, first, last, lr, noise, settings, rng, stats):
+    """CBOW (word2vec ``-cbow 1``) for groups ``first:last`` as one step.
+
+    The hidden vector of a centre is the mean of its context words' input vectors; it predicts the
+    centre's output vector against the same negatives as skip-gram would draw. That is exactly
+    :func:`sgns_gradients` with one "context" row per centre (the mean). As in word2vec, the
+    hidden vector's whole delta is added to every context word (not divided by their number).
+    """
+    offsets = windows.offsets[first : last + 1]
+    counts = np.diff(offsets)
+    context = windows.context[offsets[0] : offsets[-1]]
+    sums = np.add.reduceat(syn0[context], offsets[:-1] - offsets[0], axis=0)
+    hidden = (sums / counts[:, None].astype(syn0.dtype)).astype(syn0.dtype)
+    targets = windows.centre[first:last]
+    negatives = noise.sample(rng, (last - first, settings.negative))
+    outputs = np.concatenate((targets[:, None], negatives), axis=1)  # (groups, 1 + negative)
+    valid = np.ones(outputs.shape, dtype=bool)
+    valid[:, 1:] = negatives != targets[:, None]
+    delta_hidden, delta_outputs, loss = sgns_gradients(hidden[:, None, :], syn1[outputs], lr, valid)
+    stats.loss += loss
+    stats.pairs += last - first  # one prediction per centre
+    stats.input_touches += scatter_add(syn0, context, np.repeat(delta_hidden[:, 0, :], counts, axis=0))
+    stats.output_touches += scatter_add(syn1, outputs.ravel(), delta_outputs.reshape(-1, syn1.shape[1]))
 
 
 def new_stats(vocab_size: int, raw_words: int = 0) -> PartitionStats:

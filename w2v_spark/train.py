@@ -19,7 +19,7 @@ from pyspark.sql import DataFrame, SparkSession
 
 from w2v_spark.checkpoint import Checkpoints
 from w2v_spark.config import DebugConfig, SgnsConfig
-from w2v_spark.errors import TrainingError
+from w2v_spark.errors import ConfigError, TrainingError
 from w2v_spark.epochs import EpochPlan, Split, Tables, run_averaging_epoch, run_stratified_epoch
 from w2v_spark.sgns import TrainSettings
 
@@ -122,8 +122,14 @@ def train_sgns(
     settings = TrainSettings(
         window=config.window, negative=config.negative, alpha=config.alpha,
         min_alpha=config.min_alpha, batch_centers=config.batch_centers,
-        kernel=config.resolved_kernel(),
+        kernel=config.resolved_kernel(), model=config.model,
     )
+    if config.model == "cbow" and partitions > 1 and config.partition_mode == "stratified":
+        raise ConfigError(
+            "config sgns.model: 'cbow' needs sgns.partition_mode = 'averaging' or "
+            "spark.partitions = 1 (a CBOW window needs all its context words in one task, and "
+            "stratified blocks split windows by the context words' buckets)"
+        )
     log.info("training with the %s kernel, %s", settings.kernel,
              f"{partitions} partitions, {config.partition_mode}" if partitions > 1 else "1 partition")
     stratified = config.partition_mode == "stratified" and partitions > 1

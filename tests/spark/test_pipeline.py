@@ -93,3 +93,17 @@ def test_jobs_of_a_run_share_one_job_group(spark, corpus, tmp_path):
     run_id = json.loads((out / "_manifest.json").read_text())["run_id"]
     jobs = spark.sparkContext.statusTracker().getJobIdsForGroup(f"w2v_spark-{run_id}")
     assert len(jobs) >= 5  # vocabulary, encoding, epochs, writing: all in the run's group
+
+
+def test_cbow_learns_the_topics_and_refuses_stratified_partitions(spark, corpus, tmp_path, capsys):
+    out = tmp_path / "cbow"
+    assert main(["train", "--input", corpus, "--output", str(out), *FAST, "--set", "sgns.model=cbow",
+                 "--set", "sgns.partition_mode=averaging", "--set", "sgns.epochs=5"]) == 0
+    manifest = json.loads((out / "_manifest.json").read_text())
+    assert manifest["config"]["sgns"]["model"] == "cbow" and manifest["training"]["kernel"] == "numpy"
+    same, cross = topic_separation(Embeddings.load(out))
+    # Measured: same-topic 0.9994, cross-topic 0.139 (2 partitions, averaging, 5 epochs).
+    assert same > 0.9 and cross < 0.5, (same, cross)
+    assert main(["train", "--input", corpus, "--output", str(tmp_path / "no"), *FAST,
+                 "--set", "sgns.model=cbow"]) == 2
+    assert "needs sgns.partition_mode = 'averaging'" in capsys.readouterr().err

@@ -54,6 +54,9 @@ def test_shipped_configs_load_and_default_toml_equals_code_defaults():
         ({"pipeline": {"methods": ["sgns", "ppmi"]}},
          "pipeline.methods: unknown method 'ppmi' (did you mean 'ppmi_svd'?)"),
         ({"pipeline": {"methods": []}}, "pipeline.methods: must name at least one method"),
+        ({"sgns": {"model": "glove"}}, "sgns.model: must be 'skipgram' or 'cbow', got 'glove'"),
+        ({"sgns": {"model": "cbow"}, "spark": {"partitions": 2}},
+         "sgns.model: 'cbow' on several partitions needs sgns.partition_mode = 'averaging'"),
         ({"pipeline": {"methods": "sgns"}}, "pipeline.methods: expected list, got str"),
     ],
 )

@@ -244,3 +244,98 @@ def test_numba_kernel_matches_numpy_reference(batch_centers):
         b_unit = b0 / np.linalg.norm(b0, axis=1, keepdims=True)
         # Measured: the same vectors in direction (mean cosine between the two kernels: 0.9993).
         assert (a_unit * b_unit).sum(1).mean() > 0.99
+
+
+# --- CBOW ---------------------------------------------------------------------------------------
+
+def _cbow_reference(syn0, syn1, windows, negatives, lr):
+    """One CBOW step the slow way, float64: all reads before all writes, as the batched step."""
+    syn0, syn1 = syn0.astype(np.float64), syn1.astype(np.float64)
+    d0, d1 = np.zeros_like(syn0), np.zeros_like(syn1)
+    loss = 0.0
+    for g in range(windows.groups):
+        ctx = windows.context[windows.offsets[g]:windows.offsets[g + 1]]
+        h = syn0[ctx].mean(axis=0)
+        dh = np.zeros_like(h)
+        for k, word in enumerate([windows.centre[g], *negatives[g]]):
+            if k > 0 and word == windows.centre[g]:
+                continue  # word2vec skips a negative equal to the centre
+            label = 1.0 if k == 0 else 0.0
+            score = h @ syn1[word]
+            p = 1 / (1 + np.exp(-score))
+            loss -= np.log(p if k == 0 else 1 - p)
+            coef = lr * (label - p)
+            dh += coef * syn1[word]
+            d1[word] += coef * h
+        for c in ctx:
+            d0[c] += dh
+    return syn0 + d0, syn1 + d1, loss
+
+
+class _FixedNoise:
+    def __init__(self, negatives):
+        self.negatives = negatives
+
+    def sample(self, rng, shape):
+        assert shape == self.negatives.shape
+        return self.negatives
+
+
+def test_cbow_step_equals_the_per_centre_reference():
+    from w2v_spark.sgns import PartitionStats, TrainSettings, Windows, _cbow_step, new_stats
+
+    rng = np.random.default_rng(5)
+    vocab, dim = 12, 6
+    syn0 = rng.standard_normal((vocab, dim)).astype(np.float32) * 0.3
+    syn1 = rng.standard_normal((vocab, dim)).astype(np.float32) * 0.3
+    windows = Windows(centre=np.array([0, 3, 3, 7], np.int32),
+                      offsets=np.array([0, 2, 5, 6, 10]),
+                      context=np.array([1, 2, 4, 5, 1, 3, 8, 9, 8, 0], np.int32))
+    negatives = np.array([[5, 6], [3, 11], [2, 2], [7, 1]], np.int32)  # includes centre repeats
+    expected0, expected1, expected_loss = _cbow_reference(syn0, syn1, windows, negatives, 0.05)
+    stats = new_stats(vocab)
+    settings = TrainSettings(window=2, negative=2, alpha=0.05, min_alpha=0.05, model="cbow")
+    _cbow_step(syn0, syn1, windows, 0, 4, 0.05, _FixedNoise(negatives), settings, None, stats)
+    assert isinstance(stats, PartitionStats) and stats.pairs == 4
+    np.testing.assert_allclose(syn0, expected0, atol=2e-6)
+    np.testing.assert_allclose(syn1, expected1, atol=2e-6)
+    assert stats.loss == pytest.approx(expected_loss, rel=1e-5)
+    assert stats.input_touches[8] == 2 and stats.output_touches[3] == 3
+
+
+def test_cbow_updates_are_the_gradient_of_its_loss():
+    # Central differences of L = -log σ(h·y0) - Σ log σ(-h·yk), h = mean of the context inputs:
+    # syn1 rows move by -lr ∂L/∂y, context rows by -lr · n · ∂L/∂x (word2vec adds the hidden
+    # vector's whole delta to each context word).
+    from w2v_spark.sgns import TrainSettings, Windows, _cbow_step, new_stats
+
+    rng = np.random.default_rng(9)
+    syn0 = rng.standard_normal((6, 4)) * 0.5
+    syn1 = rng.standard_normal((6, 4)) * 0.5
+    context, centre, negatives = np.array([1, 2, 4]), 0, np.array([[3, 5]], np.int32)
+
+    def loss(s0, s1):
+        h = s0[context].mean(axis=0)
+        return (np.logaddexp(0, -h @ s1[centre]) + np.logaddexp(0, h @ s1[3])
+                + np.logaddexp(0, h @ s1[5]))
+
+    def numeric(matrix, row, which):
+        grad = np.zeros(4)
+        for j in range(4):
+            plus, minus = matrix.copy(), matrix.copy()
+            plus[row, j] += 1e-6
+            minus[row, j] -= 1e-6
+            args = (plus, syn1) if which == 0 else (syn0, plus)
+            args_m = (minus, syn1) if which == 0 else (syn0, minus)
+            grad[j] = (loss(*args) - loss(*args_m)) / 2e-6
+        return grad
+
+    lr = 0.1
+    s0, s1 = syn0.astype(np.float32), syn1.astype(np.float32)
+    windows = Windows(np.array([centre], np.int32), np.array([0, 3]), context.astype(np.int32))
+    settings = TrainSettings(window=2, negative=2, alpha=lr, min_alpha=lr, model="cbow")
+    _cbow_step(s0, s1, windows, 0, 1, lr, _FixedNoise(negatives), settings, None, new_stats(6))
+    for row in (centre, 3, 5):
+        np.testing.assert_allclose(s1[row] - syn1[row], -lr * numeric(syn1, row, 1), atol=1e-5)
+    for row in context:
+        np.testing.assert_allclose(s0[row] - syn0[row], -lr * 3 * numeric(syn0, row, 0), atol=1e-5)
