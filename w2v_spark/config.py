@@ -106,6 +106,7 @@ class SgnsConfig:
     rounds_per_epoch: int = 0
     kernel: str = "auto"
     model: str = "skipgram"
+    loss: str = "negative_sampling"
 
     def __post_init__(self):
         _require(self.vector_size >= 1, "sgns.vector_size", f"must be ≥ 1, got {self.vector_size}")
@@ -130,6 +131,10 @@ class SgnsConfig:
                  "must be in [0, 64] (0 = max(2, partitions // 2))")
         _require(self.model in ("skipgram", "cbow"), "sgns.model",
                  f"must be 'skipgram' or 'cbow', got {self.model!r}")
+        _require(self.loss in ("negative_sampling", "softmax"), "sgns.loss",
+                 f"must be 'negative_sampling' or 'softmax', got {self.loss!r}")
+        _require(self.loss == "negative_sampling" or self.model == "skipgram", "sgns.loss",
+                 "'softmax' is implemented for model = 'skipgram' only")
         _require(
             self.kernel in ("auto", "numpy", "numba"),
             "sgns.kernel",
@@ -148,10 +153,12 @@ class SgnsConfig:
     def resolved_kernel(self) -> str:
         """``auto`` → numba when it is installed, else the NumPy reference kernel (always NumPy
         for CBOW, which has no compiled kernel)."""
-        if self.kernel == "numpy" or (self.model == "cbow" and self.kernel == "auto"):
+        numpy_only = self.model == "cbow" or self.loss == "softmax"
+        if self.kernel == "numpy" or (numpy_only and self.kernel == "auto"):
             return "numpy"
-        if self.model == "cbow":
-            raise ConfigError("config sgns.kernel: 'numba' has no CBOW kernel; use 'auto' or 'numpy'")
+        if numpy_only:
+            raise ConfigError("config sgns.kernel: 'numba' has no CBOW or softmax kernel; "
+                              "use 'auto' or 'numpy'")
         try:
             import numba  # noqa: F401
         except ImportError:
@@ -265,6 +272,10 @@ class JobConfig:
     debug: DebugConfig = field(default_factory=DebugConfig)
 
     def __post_init__(self):
+        if self.sgns.loss == "softmax" and self.spark.partitions > 1:
+            _require(self.sgns.partition_mode == "averaging", "sgns.loss",
+                     "'softmax' on several partitions needs sgns.partition_mode = 'averaging' "
+                     "(every step writes every output row, so rows cannot have one owner)")
         if self.sgns.model == "cbow" and self.spark.partitions > 1:
             _require(self.sgns.partition_mode == "averaging", "sgns.model",
                      "'cbow' on several partitions needs sgns.partition_mode = 'averaging' (a CBOW "

@@ -120,6 +120,7 @@ class TrainSettings:
     batch_centers: int = 1024
     kernel: str = "numpy"  # "numpy" (reference) or "numba" (w2v_spark.sgns_numba)
     model: str = "skipgram"  # or "cbow" (NumPy kernel only)
+    loss: str = "negative_sampling"  # or "softmax": full softmax over the vocabulary (skip-gram)
 
 
 @dataclass(frozen=True)
@@ -235,6 +236,13 @@ def train_windows(
     batch = step_size(settings.batch_centers, syn0.shape[0])
     lr_from, lr_to = (settings.alpha - (settings.alpha - settings.min_alpha) * p for p in progress)
     groups = windows.groups
+    if settings.loss == "softmax":
+        # A step holds a (pairs × vocabulary) score matrix: keep it near 4M entries.
+        batch = max(1, min(batch, (1 << 22) // (syn1.shape[0] * 2 * settings.window)))
+        for first in range(0, groups, batch):
+            lr = lr_from + (lr_to - lr_from) * first / groups
+            _softmax_step(syn0, syn1, windows, first, min(first + batch, groups), lr, stats)
+        return
     if settings.model == "cbow":
         for first in range(0, groups, batch):
             lr = lr_from + (lr_to - lr_from) * first / groups
@@ -298,6 +306,42 @@ def _train_step(syn0, syn1, windows, first, last, lr, noise, settings, rng, stat
     stats.pairs += pairs
     stats.input_touches += scatter_add(syn0, input_rows, input_deltas)
     stats.output_touches += scatter_add(syn1, output_rows.ravel(), output_deltas.reshape(-1, dim))
+
+
+def softmax_gradients(inputs: np.ndarray, syn1: np.ndarray, targets: np.ndarray, lr: float):
+    """Scaled negative gradients of the full-softmax skip-gram loss ``-log softmax(syn1 · x)[w]``.
+
+    Args:
+        inputs: ``(n, d)`` input vectors ``x`` of ``n`` (context, centre) pairs.
+        syn1: ``(V, d)`` all output vectors.
+        targets: ``(n,) int`` the centre word ``w`` of each pair.
+    Returns:
+        ``(delta_inputs (n, d), delta_syn1 (V, d), loss)``: ``-lr ·`` the gradients
+        ``∂/∂x = syn1ᵀ (p − onehot(w))`` and ``∂/∂syn1 = (p − onehot(w)) xᵀ`` (summed over pairs),
+        loss summed in float64.
+    """
+    scores = inputs @ syn1.T  # (n, V)
+    scores -= scores.max(axis=1, keepdims=True)  # stable softmax
+    np.exp(scores, out=scores)
+    scores /= scores.sum(axis=1, keepdims=True)
+    rows = np.arange(targets.shape[0])
+    loss = -float(np.log(np.maximum(scores[rows, targets], np.finfo(scores.dtype).tiny)).sum(dtype=np.float64))
+    scores[rows, targets] -= 1.0  # p − onehot(w)
+    scores *= -lr
+    return scores @ syn1, scores.T @ inputs, loss
+
+
+def _softmax_step(syn0, syn1, windows, first, last, lr, stats):
+    """Skip-gram with the full softmax for groups ``first:last`` as one step (no negatives)."""
+    offsets = windows.offsets[first : last + 1]
+    context = windows.context[offsets[0] : offsets[-1]]
+    targets = np.repeat(windows.centre[first:last], np.diff(offsets))
+    delta_inputs, delta_syn1, loss = softmax_gradients(syn0[context], syn1, targets, lr)
+    stats.loss += loss
+    stats.pairs += int(context.shape[0])
+    stats.input_touches += scatter_add(syn0, context, delta_inputs)
+    syn1 += delta_syn1
+    stats.output_touches += 1  # every output row moves
 
 
 def _cbow_step(syn0, syn1, windows, first, last, lr, noise, settings, rng, stats):

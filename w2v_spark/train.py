@@ -27,6 +27,9 @@ log = logging.getLogger(__name__)
 
 PACKED_SCHEMA = "ids binary, offsets binary"
 
+#: Largest vocabulary ``[sgns] loss = "softmax"`` accepts: a step holds a (pairs × V) score matrix.
+SOFTMAX_MAX_VOCAB = 5000
+
 
 def _pack_batches(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
     """``(doc_id, ids list<int32>)`` Arrow batches → one row of raw ``int32`` ids and ``int64``
@@ -122,13 +125,20 @@ def train_sgns(
     settings = TrainSettings(
         window=config.window, negative=config.negative, alpha=config.alpha,
         min_alpha=config.min_alpha, batch_centers=config.batch_centers,
-        kernel=config.resolved_kernel(), model=config.model,
+        kernel=config.resolved_kernel(), model=config.model, loss=config.loss,
     )
-    if config.model == "cbow" and partitions > 1 and config.partition_mode == "stratified":
+    if config.loss == "softmax" and vocab_size > SOFTMAX_MAX_VOCAB:
         raise ConfigError(
-            "config sgns.model: 'cbow' needs sgns.partition_mode = 'averaging' or "
-            "spark.partitions = 1 (a CBOW window needs all its context words in one task, and "
-            "stratified blocks split windows by the context words' buckets)"
+            f"config sgns.loss: 'softmax' costs O(vocabulary) per pair and is refused above "
+            f"{SOFTMAX_MAX_VOCAB:,} words (this vocabulary has {vocab_size:,}); use "
+            "'negative_sampling' or raise vocab.min_count"
+        )
+    if partitions > 1 and config.partition_mode == "stratified" and (
+            config.model == "cbow" or config.loss == "softmax"):
+        raise ConfigError(
+            "config sgns.model / sgns.loss: CBOW and the full softmax need sgns.partition_mode = "
+            "'averaging' or spark.partitions = 1 (stratified blocks split CBOW windows, and the "
+            "softmax writes every output row)"
         )
     log.info("training with the %s kernel, %s", settings.kernel,
              f"{partitions} partitions, {config.partition_mode}" if partitions > 1 else "1 partition")

@@ -339,3 +339,36 @@ def test_cbow_updates_are_the_gradient_of_its_loss():
         np.testing.assert_allclose(s1[row] - syn1[row], -lr * numeric(syn1, row, 1), atol=1e-5)
     for row in context:
         np.testing.assert_allclose(s0[row] - syn0[row], -lr * 3 * numeric(syn0, row, 0), atol=1e-5)
+
+
+# --- full softmax -------------------------------------------------------------------------------
+
+def test_softmax_gradients_match_finite_differences():
+    # Seeds 001/004: ∂J/∂v_c = U (ŷ − y) and ∂J/∂U = v_c (ŷ − y)ᵀ for J = −log softmax(U v_c)[o].
+    from w2v_spark.sgns import softmax_gradients
+
+    rng = np.random.default_rng(2)
+    syn1 = rng.standard_normal((7, 5))
+    inputs = rng.standard_normal((3, 5))
+    targets = np.array([4, 0, 4])
+
+    def loss(x, u):
+        scores = x @ u.T
+        return float(np.sum(np.logaddexp.reduce(scores, axis=1) - scores[np.arange(3), targets]))
+
+    lr = 0.5
+    d_in, d_out, value = softmax_gradients(inputs.copy(), syn1, targets, lr)
+    assert value == pytest.approx(loss(inputs, syn1), rel=1e-12)
+    eps = 1e-6
+    for i in range(3):
+        for j in range(5):
+            plus, minus = inputs.copy(), inputs.copy()
+            plus[i, j] += eps
+            minus[i, j] -= eps
+            assert d_in[i, j] == pytest.approx(-lr * (loss(plus, syn1) - loss(minus, syn1)) / (2 * eps), abs=1e-6)
+    for i in range(7):
+        for j in range(5):
+            plus, minus = syn1.copy(), syn1.copy()
+            plus[i, j] += eps
+            minus[i, j] -= eps
+            assert d_out[i, j] == pytest.approx(-lr * (loss(inputs, plus) - loss(inputs, minus)) / (2 * eps), abs=1e-6)
