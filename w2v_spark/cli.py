@@ -129,13 +129,17 @@ def _train(args) -> int:
 def _similar(args) -> int:
     from w2v_spark.embeddings import Embeddings
 
-    embeddings = Embeddings.load(args.embeddings)
-    for word in args.words:
-        if word not in embeddings:
-            print(f"{word}: not in the vocabulary")
-            continue
-        neighbours = ", ".join(f"{w} {s:.2f}" for w, s in embeddings.most_similar(word, topn=args.topn))
-        print(f"{word}: {neighbours}")
+    methods = _embedding_sets(args.embeddings)
+    for method, location in methods.items():
+        embeddings = Embeddings.load(location)
+        if len(methods) > 1:  # a run with several methods: each one's neighbours in turn
+            print(f"[{method}]")
+        for word in args.words:
+            if word not in embeddings:
+                print(f"{word}: not in the vocabulary")
+                continue
+            found = embeddings.most_similar(word, topn=args.topn)
+            print(f"{word}: " + ", ".join(f"{w} {s:.2f}" for w, s in found))
     return 0
 
 

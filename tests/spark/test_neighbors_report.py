@@ -71,12 +71,17 @@ def test_neighbors_command_writes_parquet_atomically(spark, small, tmp_path):
     assert main(["neighbors", "--embeddings", str(root), "--output", str(out)]) == 4  # exists
 
 
-def test_report_of_a_run_with_both_methods(spark, topic_corpus, tmp_path):
+def test_report_of_a_run_with_both_methods(spark, topic_corpus, tmp_path, capsys):
     run = tmp_path / "both"
     assert main(["train", "--input", topic_corpus, "--output", str(run),
                  "--set", 'pipeline.methods=["sgns", "ppmi_svd"]', "--set", "vocab.min_count=2",
                  "--set", "sgns.epochs=2", "--set", "sgns.vector_size=12", "--set", "ppmi.vector_size=8",
                  "--set", "sgns.window=3", "--set", "ppmi.window=3"]) == 0
+    capsys.readouterr()
+    assert main(["similar", "--embeddings", str(run), "cat", "--topn", "2"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0] == "[sgns]" and printed[2] == "[ppmi_svd]"
+    assert all(line.startswith("cat: ") for line in (printed[1], printed[3]))
     pairs = tmp_path / "topics.tsv"  # a benchmark this vocabulary covers
     pairs.write_text("cat\tdog\t9\ncat\tcar\t1\nbus\ttruck\t9\nbread\tcake\t8\nsoup\tbike\t1\nhorse\tcow\t8\n")
     questions = tmp_path / "questions.txt"
