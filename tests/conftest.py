@@ -32,3 +32,9 @@ def topic_corpus(tmp_path_factory):
     path = tmp_path_factory.mktemp("corpus") / "topics.txt"
     write_topic_corpus(path)
     return str(path)
+
+
+@pytest.fixture(scope="module")
+def corpus(topic_corpus):
+    """The corpus most end-to-end tests train on; a module may override it with its own."""
+    return topic_corpus

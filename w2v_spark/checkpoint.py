@@ -53,13 +53,23 @@ def _array_bytes(array: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
+def checkpoint_root(output: str) -> str:
+    """Where the checkpoints of the run writing ``output`` live: a hidden sibling of it."""
+    parent, name = qualify(output).rstrip("/").rsplit("/", 1)
+    return f"{parent}/.{name}._checkpoints"
+
+
+def remove_checkpoints(spark: SparkSession, output: str) -> None:
+    root = checkpoint_root(output)
+    FileSystem(spark, root).delete(root)
+
+
 class Checkpoints:
-    """The checkpoints of the run writing ``output``."""
+    """The checkpoints of the run writing ``output``, for one training config and vocabulary
+    (``vocabulary``: :func:`vocabulary_fingerprint`)."""
 
     def __init__(self, spark: SparkSession, output: str, config: dict, vocabulary: str):
-        target = qualify(output).rstrip("/")
-        parent, name = target.rsplit("/", 1)
-        self.root = f"{parent}/.{name}._checkpoints"
+        self.root = checkpoint_root(output)
         self.fs = FileSystem(spark, self.root)
         self.config = training_config(config)
         self.vocabulary = vocabulary
@@ -111,6 +121,3 @@ class Checkpoints:
             )
         load = lambda name: np.load(_bytes_io.BytesIO(self.fs.read_bytes(f"{path}/{name}")))  # noqa: E731
         return meta["epoch"], load("syn0.npy"), load("syn1.npy"), meta["reports"]
-
-    def clear(self) -> None:
-        self.fs.delete(self.root)

@@ -96,12 +96,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _train(args) -> int:
-    from pyspark.sql import SparkSession
-
     from w2v_spark.config import PipelineConfig, load_config
     from w2v_spark.io import SCHEME
     from w2v_spark.pipeline import run
-    from w2v_spark.session import build_session
+    from w2v_spark.session import spark_session
 
     config = load_config(args.config, args.set)
     if args.command == "ppmi":
@@ -110,13 +108,8 @@ def _train(args) -> int:
     input_path = args.input or demo_corpus_path()
     if not SCHEME.match(input_path) and not os.path.exists(input_path):
         raise InputDataError(f"input {input_path} does not exist")  # before paying for a JVM
-    owns_session = SparkSession.getActiveSession() is None
-    spark = build_session(config.spark)
-    try:
+    with spark_session(config.spark) as spark:
         manifest = run(spark, config, input_path, args.output, resume=args.resume)
-    finally:
-        if owns_session:
-            spark.stop()
     done = f"done: {manifest['vocabulary']['size']} words in {args.output}"
     if "training" in manifest:
         done += f"; sgns final loss {manifest['training']['epochs'][-1]['loss_per_pair']:.4f} per pair"
@@ -127,9 +120,9 @@ def _train(args) -> int:
 
 
 def _similar(args) -> int:
-    from w2v_spark.embeddings import Embeddings
+    from w2v_spark.embeddings import Embeddings, find_methods
 
-    methods = _embedding_sets(args.embeddings)
+    methods = find_methods(args.embeddings)
     for method, location in methods.items():
         embeddings = Embeddings.load(location)
         if len(methods) > 1:  # a run with several methods: each one's neighbours in turn
@@ -143,34 +136,11 @@ def _similar(args) -> int:
     return 0
 
 
-def _embedding_sets(path: str) -> dict[str, str]:
-    """Method name → embeddings location in a run directory (or the path itself)."""
-    from pathlib import Path
-
-    root = Path(path)
-    found = {m: str(root / m) for m in ("sgns", "ppmi_svd") if (root / m / "embeddings").is_dir()}
-    if found:
-        return found
-    if not root.exists():
-        raise InputDataError(f"embeddings {path} do not exist")
-    return {_method_of(root): str(root)}
-
-
-def _method_of(run) -> str:
-    import json
-
-    manifest = run / "_manifest.json"
-    if manifest.is_file():
-        method = json.loads(manifest.read_text()).get("method", "embeddings")
-        return method if isinstance(method, str) else "embeddings"
-    return "embeddings"
-
-
 def _evaluate(args) -> int:
     import json
     from pathlib import Path
 
-    from w2v_spark.embeddings import Embeddings
+    from w2v_spark.embeddings import Embeddings, find_methods
     from w2v_spark.evaluation import evaluate, summary_table
 
     for name in (args.pairs or []) + (args.analogies or []):
@@ -179,7 +149,7 @@ def _evaluate(args) -> int:
     if args.restrict < 1:
         raise ConfigError(f"--restrict must be ≥ 1, got {args.restrict}")
     reports = {}
-    for method, location in _embedding_sets(args.embeddings).items():
+    for method, location in find_methods(args.embeddings).items():
         try:
             reports[method] = evaluate(Embeddings.load(location), args.pairs, args.analogies,
                                        restrict=args.restrict, method=args.method)
@@ -223,41 +193,32 @@ def _import(args) -> int:
 def _neighbors(args) -> int:
     from w2v_spark import io
     from w2v_spark.config import load_config
+    from w2v_spark.embeddings import find_methods
     from w2v_spark.neighbors import nearest_neighbors
-    from w2v_spark.session import build_session
+    from w2v_spark.session import spark_session
 
     config = load_config(args.config, args.set)
     if args.topn < 1 or args.block_size < 1:
         raise ConfigError("--topn and --block-size must be ≥ 1")
-    location = _embedding_sets(args.embeddings)
-    if len(location) > 1:
-        raise ConfigError(f"{args.embeddings} holds several methods; pass one of {sorted(location.values())}")
-    path = next(iter(location.values()))
-    path = os.path.join(path, "embeddings") if os.path.isdir(os.path.join(path, "embeddings")) else path
+    locations = find_methods(args.embeddings)
+    if len(locations) > 1:
+        raise ConfigError(f"{args.embeddings} holds several methods; pass one of "
+                          f"{sorted(str(p) for p in locations.values())}")
+    path = next(iter(locations.values()))
+    path = path / "embeddings" if (path / "embeddings").is_dir() else path
     words = [w.strip() for w in args.words.split(",") if w.strip()] if args.words else None
-    owns_session = _no_active_session()
-    spark = build_session(config.spark)
-    try:
+    with spark_session(config.spark) as spark:
         output = io.Output(spark, args.output, config.output.on_existing)
         output.check()
         try:
-            result = nearest_neighbors(spark, spark.read.parquet(io.qualify(path)), topn=args.topn,
-                                       block_size=args.block_size, words=words)
+            result = nearest_neighbors(spark, spark.read.parquet(io.qualify(str(path))),
+                                       topn=args.topn, block_size=args.block_size, words=words)
             result.sortWithinPartitions("word", "rank").write.parquet(output.path("neighbors"))
             output.commit()
         except BaseException:
             output.abort()
             raise
-    finally:
-        if owns_session:
-            spark.stop()
     return 0
-
-
-def _no_active_session() -> bool:
-    from pyspark.sql import SparkSession
-
-    return SparkSession.getActiveSession() is None
 
 
 def _report(args) -> int:

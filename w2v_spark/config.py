@@ -141,6 +141,17 @@ class SgnsConfig:
             f"must be 'auto', 'numpy' or 'numba', got {self.kernel!r}",
         )
 
+    def check_partitions(self, partitions: int) -> None:
+        """CBOW and the full softmax cannot train stratified: refuse them on several partitions
+        unless ``partition_mode = "averaging"``."""
+        if partitions > 1 and self.partition_mode == "stratified":
+            _require(self.loss != "softmax", "sgns.loss",
+                     "'softmax' on several partitions needs sgns.partition_mode = 'averaging' "
+                     "(every step writes every output row, so rows cannot have one owner)")
+            _require(self.model != "cbow", "sgns.model",
+                     "'cbow' on several partitions needs sgns.partition_mode = 'averaging' (a CBOW "
+                     "window needs all its context words in one task; stratified blocks split it)")
+
     def rounds(self, partitions: int) -> int:
         """Stratified rounds per epoch: the configured number, or ``max(2, partitions // 2)``.
 
@@ -272,14 +283,7 @@ class JobConfig:
     debug: DebugConfig = field(default_factory=DebugConfig)
 
     def __post_init__(self):
-        if self.sgns.loss == "softmax" and self.spark.partitions > 1:
-            _require(self.sgns.partition_mode == "averaging", "sgns.loss",
-                     "'softmax' on several partitions needs sgns.partition_mode = 'averaging' "
-                     "(every step writes every output row, so rows cannot have one owner)")
-        if self.sgns.model == "cbow" and self.spark.partitions > 1:
-            _require(self.sgns.partition_mode == "averaging", "sgns.model",
-                     "'cbow' on several partitions needs sgns.partition_mode = 'averaging' (a CBOW "
-                     "window needs all its context words in one task; stratified blocks split it)")
+        self.sgns.check_partitions(self.spark.partitions)  # before any Spark work
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

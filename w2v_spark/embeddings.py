@@ -2,10 +2,39 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
+
+METHODS = ("sgns", "ppmi_svd")
+
+
+def unit_rows(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(norms (n,) float32, vectors / norms (n, d) float32)``. All-zero rows (a PPMI-SVD word
+    with no positive entry) keep norm 1, so their cosine with everything is 0."""
+    norms = np.linalg.norm(vectors, axis=1)
+    norms = np.where(norms > 0, norms, np.float32(1)).astype(np.float32)
+    return norms, vectors / norms[:, None]
+
+
+def find_methods(path: str | Path) -> dict[str, Path]:
+    """Method name → embeddings location: each ``DIR/<method>/`` of a run with several methods,
+    else ``path`` itself, named by its manifest's ``method`` (``"embeddings"`` if unknown).
+
+    Raises:
+        FileNotFoundError: nothing at ``path``.
+    """
+    root = Path(path)
+    nested = {m: root / m for m in METHODS if (root / m / "embeddings").is_dir()}
+    if nested:
+        return nested
+    if not root.exists():
+        raise FileNotFoundError(f"no embeddings at {root}")
+    manifest = root / "_manifest.json"
+    method = json.loads(manifest.read_text()).get("method") if manifest.is_file() else None
+    return {method if isinstance(method, str) else "embeddings": root}
 
 
 class Embeddings:
@@ -28,10 +57,7 @@ class Embeddings:
         self.counts = np.asarray(counts, dtype=np.int64)
         self.vectors = np.asarray(vectors, dtype=np.float32)
         self.index = {word: i for i, word in enumerate(self.words)}
-        norms = np.linalg.norm(self.vectors, axis=1)
-        # All-zero rows (a PPMI-SVD word with no positive entry) get cosine 0 with everything.
-        self.norms = np.where(norms > 0, norms, np.float32(1)).astype(np.float32)
-        self.unit = self.vectors / self.norms[:, None]
+        self.norms, self.unit = unit_rows(self.vectors)
 
     @classmethod
     def load(cls, path: str | Path) -> "Embeddings":

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from w2v_spark.merge import RowUpdate, merge_updates
-from w2v_spark.sampling import NoiseTable
+from w2v_spark.sampling import NoiseTable, build_noise_table
 from w2v_spark.sgns import (
     TrainSettings,
     Windows,
@@ -50,6 +50,13 @@ class Tables:
     keep_probability: np.ndarray
     noise: NoiseTable
     ns_exponent: float
+
+    @classmethod
+    def build(cls, counts: np.ndarray, keep_probability: np.ndarray, ns_exponent: float) -> "Tables":
+        """From a vocabulary's counts and keep probabilities: the noise table over
+        ``counts ** ns_exponent``, built once."""
+        return cls(counts=counts, keep_probability=np.asarray(keep_probability, dtype=np.float32),
+                   noise=build_noise_table(counts, ns_exponent), ns_exponent=ns_exponent)
 
 
 @dataclass(frozen=True)

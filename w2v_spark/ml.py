@@ -22,7 +22,13 @@ from pyspark.ml import Estimator, Model
 from pyspark.ml.functions import array_to_vector
 from pyspark.ml.linalg import DenseVector, VectorUDT
 from pyspark.ml.param import Param, Params, TypeConverters
-from pyspark.ml.param.shared import HasInputCol, HasMaxIter, HasOutputCol, HasSeed, HasStepSize
+from pyspark.ml.param.shared import (
+    HasInputCol,
+    HasMaxIter,
+    HasOutputCol,
+    HasSeed,
+    HasStepSize,
+)
 from pyspark.ml.util import (
     DefaultParamsReadable,
     DefaultParamsReader,
@@ -41,7 +47,7 @@ from w2v_spark.embeddings import Embeddings
 from w2v_spark.encode import encode
 from w2v_spark.epochs import Tables
 from w2v_spark.errors import ConfigError
-from w2v_spark.sampling import build_noise_table
+from w2v_spark.io import embeddings_table
 from w2v_spark.tokenize import split_long_documents
 from w2v_spark.train import pack_corpus, train_sgns
 from w2v_spark.vocab import build_vocab, count_words
@@ -169,10 +175,8 @@ class Word2Vec(Estimator, _Word2VecParams, DefaultParamsWritable, DefaultParamsR
         counts = vocab.column("count").to_numpy()
         corpus = pack_corpus(documents.transform(encode, words=words), partitions)
         try:
-            tables = Tables(counts=counts,
-                            keep_probability=vocab.column("keep_probability").to_numpy().astype(np.float32),
-                            noise=build_noise_table(counts, config.ns_exponent),
-                            ns_exponent=config.ns_exponent)
+            tables = Tables.build(counts, vocab.column("keep_probability").to_numpy(),
+                                  config.ns_exponent)
             vectors, _ = train_sgns(spark, corpus, tables=tables, config=config, partitions=partitions)
         finally:
             corpus.unpersist()
@@ -194,16 +198,14 @@ class Word2VecModel(Model, _Word2VecParams, MLWritable, MLReadable):
         return self._embeddings
 
     def _vectors_table(self) -> pa.Table:
+        """``word, id, count, vector array<float>`` (``schemas.EMBEDDINGS``)."""
         emb = self._embeddings
-        dims = emb.vectors.shape[1]
-        offsets = pa.array(np.arange(0, (len(emb) + 1) * dims, dims, dtype=np.int32))
-        return pa.table({"word": pa.array(emb.words, pa.string()),
-                         "vector": pa.ListArray.from_arrays(offsets, pa.array(emb.vectors.ravel()))})
+        return embeddings_table(emb.words, emb.counts, emb.vectors)
 
     def getVectors(self) -> DataFrame:
         """``word string, vector vector`` (ML dense vectors), as MLlib returns them."""
         spark = SparkSession.getActiveSession()
-        frame = spark.createDataFrame(self._vectors_table())
+        frame = spark.createDataFrame(self._vectors_table().select(["word", "vector"]))
         return frame.select("word", array_to_vector("vector").alias("vector"))
 
     def findSynonymsArray(self, word: str, num: int) -> list[tuple[str, float]]:
@@ -254,8 +256,7 @@ class _ModelWriter(MLWriter):
 
     def saveImpl(self, path: str) -> None:
         DefaultParamsWriter.saveMetadata(self.instance, path, self.sparkSession.sparkContext)
-        emb = self.instance.embeddings
-        table = self.instance._vectors_table().append_column("count", pa.array(emb.counts))
+        table = self.instance._vectors_table()
         self.sparkSession.createDataFrame(table).coalesce(1).write.parquet(f"{path}/data")
 
 

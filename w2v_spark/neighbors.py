@@ -12,7 +12,15 @@ from __future__ import annotations
 import numpy as np
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import FloatType, IntegerType, StringType, StructField, StructType
+from pyspark.sql.types import (
+    FloatType,
+    IntegerType,
+    StringType,
+    StructField,
+    StructType,
+)
+
+from w2v_spark.embeddings import unit_rows
 
 #: ``neighbors/`` Parquet: one row per (word, neighbour), rank 1 = closest.
 NEIGHBORS = StructType(
@@ -29,10 +37,8 @@ def _block(rows) -> tuple[np.ndarray, list[str], np.ndarray]:
     """``(id, word, vector)`` rows → ``(ids (n,) int64, words, unit (n, d) float32)``, by id."""
     rows = sorted(rows, key=lambda r: r[0])
     ids = np.array([r[0] for r in rows], dtype=np.int64)
-    vectors = np.array([r[2] for r in rows], dtype=np.float32)
-    norms = np.linalg.norm(vectors, axis=1)
-    norms = np.where(norms > 0, norms, np.float32(1)).astype(np.float32)
-    return ids, [r[1] for r in rows], vectors / norms[:, None]
+    _, unit = unit_rows(np.array([r[2] for r in rows], dtype=np.float32))
+    return ids, [r[1] for r in rows], unit
 
 
 def top_k(scores: np.ndarray, candidates: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -29,7 +29,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from w2v_spark import io
-from w2v_spark.checkpoint import Checkpoints, vocabulary_fingerprint
+from w2v_spark.checkpoint import Checkpoints, remove_checkpoints, vocabulary_fingerprint
 from w2v_spark.config import JobConfig
 from w2v_spark.cooccurrence import cooccurrence
 from w2v_spark.encode import encode
@@ -37,7 +37,6 @@ from w2v_spark.epochs import Split, Tables
 from w2v_spark.errors import ConfigError, InputDataError, OutputError, TrainingError
 from w2v_spark.ppmi import ppmi
 from w2v_spark.resources import check_memory
-from w2v_spark.sampling import build_noise_table
 from w2v_spark.schemas import EMBEDDINGS, VOCAB
 from w2v_spark.svd import randomized_svd, sparse_blocks, word_vectors
 from w2v_spark.tokenize import tokenize
@@ -75,11 +74,8 @@ def run(spark: SparkSession, config: JobConfig, input_path: str, output_path: st
     # them with sc.cancelJobGroup; each stage then sets its own description.
     spark.sparkContext.setJobGroup(f"w2v_spark-{output.run_id}",
                                    f"w2v_spark {'+'.join(config.pipeline.methods)} → {output.target}")
-    checkpoints = None
-    if "sgns" in config.pipeline.methods and (config.output.checkpoints or resume):
-        checkpoints = Checkpoints(spark, output_path, config.to_dict(), vocabulary="")
     try:
-        manifest = _run(spark, config, input_path, output, checkpoints, resume)
+        manifest = _run(spark, config, input_path, output, resume)
         manifest["run_id"] = output.run_id
         manifest["started_at"] = started.isoformat(timespec="seconds")
         manifest["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -92,8 +88,8 @@ def run(spark: SparkSession, config: JobConfig, input_path: str, output_path: st
     finally:
         for key in ("spark.jobGroup.id", "spark.job.description"):  # leave the thread as found
             spark.sparkContext.setLocalProperty(key, None)
-    if checkpoints is not None and not config.output.keep_checkpoints:
-        checkpoints.clear()
+    if "sgns" in config.pipeline.methods and not config.output.keep_checkpoints:
+        remove_checkpoints(spark, output_path)
     return manifest
 
 
@@ -109,7 +105,7 @@ class Corpus:
 
 
 def _run(spark: SparkSession, config: JobConfig, input_path: str, output: io.Output,
-         checkpoints: Checkpoints | None = None, resume: bool = False) -> dict:
+         resume: bool = False) -> dict:
     timer = Split(log)
     corpus = _read_corpus(spark, config, input_path, timer)
     methods = config.pipeline.methods
@@ -119,8 +115,7 @@ def _run(spark: SparkSession, config: JobConfig, input_path: str, output: io.Out
     for method in methods:
         prefix = f"{method}/" if nested else ""
         if method == "sgns":
-            results[method] = _train_sgns(spark, config, corpus, output, prefix, timer,
-                                          checkpoints, resume)
+            results[method] = _train_sgns(spark, config, corpus, output, prefix, timer, resume)
         else:
             results[method] = _train_ppmi_svd(spark, config, corpus, output, prefix, timer)
     spark.sparkContext.setJobDescription(None)
@@ -253,8 +248,7 @@ def _write_common(spark: SparkSession, config: JobConfig, corpus: Corpus, vector
 
 
 def _train_sgns(spark, config: JobConfig, corpus: Corpus, output: io.Output, prefix: str,
-                timer: Split, checkpoints: Checkpoints | None = None,
-                resume: bool = False) -> tuple[dict, dict]:
+                timer: Split, resume: bool = False) -> tuple[dict, dict]:
     sc = spark.sparkContext
     conf = dict(sc.getConf().getAll())
     resources = check_memory(len(corpus.words), config.sgns.vector_size, conf,
@@ -271,14 +265,12 @@ def _train_sgns(spark, config: JobConfig, corpus: Corpus, output: io.Output, pre
     corpus.stats.update(training_documents=training_documents, training_tokens=training_tokens)
 
     with timer("train"):
-        tables = Tables(
-            counts=corpus.counts,
-            keep_probability=corpus.vocab.column("keep_probability").to_numpy().astype(np.float32),
-            noise=build_noise_table(corpus.counts, config.sgns.ns_exponent),
-            ns_exponent=config.sgns.ns_exponent,
-        )
-        if checkpoints is not None:
-            checkpoints.vocabulary = vocabulary_fingerprint(corpus.words, corpus.counts)
+        tables = Tables.build(corpus.counts, corpus.vocab.column("keep_probability").to_numpy(),
+                              config.sgns.ns_exponent)
+        checkpoints = None
+        if config.output.checkpoints or resume:
+            checkpoints = Checkpoints(spark, output.target, config.to_dict(),
+                                      vocabulary_fingerprint(corpus.words, corpus.counts))
         vectors, reports = train_sgns(spark, packed, tables=tables, config=config.sgns,
                                       partitions=partitions, checkpoints=checkpoints,
                                       resume=resume, debug=config.debug)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from w2v_spark.embeddings import Embeddings
+from w2v_spark.embeddings import Embeddings, find_methods
 from w2v_spark.errors import ConfigError
 from w2v_spark.evaluation import evaluate, summary_table
 
@@ -27,15 +27,6 @@ GROUPS = {
     "family": ["father", "mother", "son", "daughter", "brother", "sister", "wife", "husband", "uncle"],
 }
 DEFAULT_WORDS = ["king", "war", "money", "god", "father", "freedom", "america", "sword", "woman", "love"]
-
-
-def _runs(run: Path) -> dict[str, Path]:
-    nested = {m: run / m for m in ("sgns", "ppmi_svd") if (run / m / "embeddings").is_dir()}
-    if nested:
-        return nested
-    manifest = json.loads((run / "_manifest.json").read_text()) if (run / "_manifest.json").is_file() else {}
-    method = manifest.get("method", "embeddings")
-    return {method if isinstance(method, str) else "embeddings": run}
 
 
 def _pyplot():
@@ -128,7 +119,7 @@ def write_report(run_dir: str | os.PathLike, words: list[str] | None = None,
     manifest = json.loads((run / "_manifest.json").read_text())
     out = run / "report"
     out.mkdir(exist_ok=True)
-    methods = {name: Embeddings.load(path) for name, path in _runs(run).items()}
+    methods = {name: Embeddings.load(path) for name, path in find_methods(run).items()}
 
     evaluation_file = run / "evaluation.json"
     if evaluation_file.is_file():

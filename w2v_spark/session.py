@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from pyspark import SparkConf
 from pyspark.sql import SparkSession
@@ -50,6 +52,19 @@ def build_session(config: SparkConfig) -> SparkSession:
     log.info("Spark %s, master %s, default parallelism %d", spark.version,
              spark.sparkContext.master, spark.sparkContext.defaultParallelism)
     return spark
+
+
+@contextmanager
+def spark_session(config: SparkConfig) -> Iterator[SparkSession]:
+    """The session for one command: reuses an active one (a notebook's, the tests'), otherwise
+    starts one and stops it on the way out."""
+    owned = SparkSession.getActiveSession() is None
+    spark = build_session(config)
+    try:
+        yield spark
+    finally:
+        if owned:
+            spark.stop()
 
 
 def _quiet(spark: SparkSession, logger: str) -> None:

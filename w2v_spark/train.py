@@ -19,8 +19,14 @@ from pyspark.sql import DataFrame, SparkSession
 
 from w2v_spark.checkpoint import Checkpoints
 from w2v_spark.config import DebugConfig, SgnsConfig
+from w2v_spark.epochs import (
+    EpochPlan,
+    Split,
+    Tables,
+    run_averaging_epoch,
+    run_stratified_epoch,
+)
 from w2v_spark.errors import ConfigError, TrainingError
-from w2v_spark.epochs import EpochPlan, Split, Tables, run_averaging_epoch, run_stratified_epoch
 from w2v_spark.sgns import TrainSettings
 
 log = logging.getLogger(__name__)
@@ -133,13 +139,7 @@ def train_sgns(
             f"{SOFTMAX_MAX_VOCAB:,} words (this vocabulary has {vocab_size:,}); use "
             "'negative_sampling' or raise vocab.min_count"
         )
-    if partitions > 1 and config.partition_mode == "stratified" and (
-            config.model == "cbow" or config.loss == "softmax"):
-        raise ConfigError(
-            "config sgns.model / sgns.loss: CBOW and the full softmax need sgns.partition_mode = "
-            "'averaging' or spark.partitions = 1 (stratified blocks split CBOW windows, and the "
-            "softmax writes every output row)"
-        )
+    config.check_partitions(partitions)
     log.info("training with the %s kernel, %s", settings.kernel,
              f"{partitions} partitions, {config.partition_mode}" if partitions > 1 else "1 partition")
     stratified = config.partition_mode == "stratified" and partitions > 1

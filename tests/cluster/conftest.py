@@ -11,9 +11,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-import pytest
-
 import pyspark
+import pytest
 
 SPARK_HOME = Path(pyspark.__file__).parent
 SPARK_CLASS = SPARK_HOME / "bin" / "spark-class"

@@ -1,8 +1,8 @@
 """The job on a real standalone cluster: same result as local mode, through a lost worker, a
 killed task and a killed driver."""
 
-import signal
 import os
+import signal
 
 import pyarrow.parquet as pq
 import pytest

@@ -15,11 +15,6 @@ SMALL = ["--set", "vocab.min_count=2", "--set", "ppmi.vector_size=8", "--set", "
 
 
 @pytest.fixture(scope="module")
-def corpus(topic_corpus):
-    return topic_corpus
-
-
-@pytest.fixture(scope="module")
 def counted(spark, corpus, tmp_path_factory):
     out = tmp_path_factory.mktemp("runs") / "ppmi1"
     assert main(["ppmi", "--input", corpus, "--output", str(out), *SMALL]) == 0

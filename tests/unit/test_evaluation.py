@@ -64,7 +64,8 @@ def test_analogies_equal_gensim_section_by_section(vectors, restrict):
     assert [(s.name, s.correct, s.total) for s in result.sections] == [
         (s["section"], len(s["correct"]), len(s["correct"]) + len(s["incorrect"])) for s in sections[:-1]
     ]
-    # The test means something: plenty of right and of wrong answers.
+    # The test means something: plenty of right and of wrong answers (measured: 0.816 with
+    # restrict 30000, 0.846 with 900).
     assert 0.2 < score < 0.9, score
 
 
@@ -75,7 +76,7 @@ def test_word_pairs_equal_gensim(vectors, name):
     pearson, spearman, oov_ratio = theirs.evaluate_word_pairs(packaged(name), case_insensitive=True)
     assert result.spearman == spearman[0] and result.pearson == pearson[0]
     assert 100 * result.oov_ratio == pytest.approx(oov_ratio)
-    assert result.pairs > 250 and np.isfinite(result.spearman)
+    assert result.pairs > 250 and np.isfinite(result.spearman)  # measured: 292 and 863 pairs
 
 
 def test_suite_report_has_semantic_and_syntactic_totals(vectors):

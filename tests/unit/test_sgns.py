@@ -77,6 +77,20 @@ def _loss(inputs, outputs, valid=None):
     return per.sum()
 
 
+def _numeric_gradient(loss, array: np.ndarray, eps: float = 1e-6) -> np.ndarray:
+    """Central differences of ``loss()`` (which reads ``array``) with respect to every entry."""
+    numeric = np.zeros_like(array)
+    for index in np.ndindex(array.shape):
+        saved = array[index]
+        array[index] = saved + eps
+        up = loss()
+        array[index] = saved - eps
+        down = loss()
+        array[index] = saved
+        numeric[index] = (up - down) / (2 * eps)
+    return numeric
+
+
 @pytest.mark.parametrize("contexts", [1, 4])  # 1 takes the outer-product path
 def test_gradients_match_finite_differences(contexts):
     rng = np.random.default_rng(7)
@@ -87,17 +101,8 @@ def test_gradients_match_finite_differences(contexts):
     lr = 1.0
     d_in, d_out, loss = sgns_gradients(inputs, outputs, lr, valid)
     assert loss == pytest.approx(_loss(inputs, outputs, valid), rel=1e-12)
-    eps = 1e-6
     for array, delta in ((inputs, d_in), (outputs, d_out)):
-        numeric = np.zeros_like(array)
-        for index in np.ndindex(array.shape):
-            saved = array[index]
-            array[index] = saved + eps
-            up = _loss(inputs, outputs, valid)
-            array[index] = saved - eps
-            down = _loss(inputs, outputs, valid)
-            array[index] = saved
-            numeric[index] = (up - down) / (2 * eps)
+        numeric = _numeric_gradient(lambda: _loss(inputs, outputs, valid), array)
         # delta = -lr * gradient
         np.testing.assert_allclose(delta, -lr * numeric, atol=1e-7)
     assert np.all(d_out[1, 2] == 0)
@@ -282,7 +287,13 @@ class _FixedNoise:
 
 
 def test_cbow_step_equals_the_per_centre_reference():
-    from w2v_spark.sgns import PartitionStats, TrainSettings, Windows, _cbow_step, new_stats
+    from w2v_spark.sgns import (
+        PartitionStats,
+        TrainSettings,
+        Windows,
+        _cbow_step,
+        new_stats,
+    )
 
     rng = np.random.default_rng(5)
     vocab, dim = 12, 6
@@ -314,21 +325,12 @@ def test_cbow_updates_are_the_gradient_of_its_loss():
     syn1 = rng.standard_normal((6, 4)) * 0.5
     context, centre, negatives = np.array([1, 2, 4]), 0, np.array([[3, 5]], np.int32)
 
-    def loss(s0, s1):
-        h = s0[context].mean(axis=0)
-        return (np.logaddexp(0, -h @ s1[centre]) + np.logaddexp(0, h @ s1[3])
-                + np.logaddexp(0, h @ s1[5]))
+    def loss():
+        h = syn0[context].mean(axis=0)
+        return (np.logaddexp(0, -h @ syn1[centre]) + np.logaddexp(0, h @ syn1[3])
+                + np.logaddexp(0, h @ syn1[5]))
 
-    def numeric(matrix, row, which):
-        grad = np.zeros(4)
-        for j in range(4):
-            plus, minus = matrix.copy(), matrix.copy()
-            plus[row, j] += 1e-6
-            minus[row, j] -= 1e-6
-            args = (plus, syn1) if which == 0 else (syn0, plus)
-            args_m = (minus, syn1) if which == 0 else (syn0, minus)
-            grad[j] = (loss(*args) - loss(*args_m)) / 2e-6
-        return grad
+    grad0, grad1 = _numeric_gradient(loss, syn0), _numeric_gradient(loss, syn1)
 
     lr = 0.1
     s0, s1 = syn0.astype(np.float32), syn1.astype(np.float32)
@@ -336,9 +338,9 @@ def test_cbow_updates_are_the_gradient_of_its_loss():
     settings = TrainSettings(window=2, negative=2, alpha=lr, min_alpha=lr, model="cbow")
     _cbow_step(s0, s1, windows, 0, 1, lr, _FixedNoise(negatives), settings, None, new_stats(6))
     for row in (centre, 3, 5):
-        np.testing.assert_allclose(s1[row] - syn1[row], -lr * numeric(syn1, row, 1), atol=1e-5)
+        np.testing.assert_allclose(s1[row] - syn1[row], -lr * grad1[row], atol=1e-5)
     for row in context:
-        np.testing.assert_allclose(s0[row] - syn0[row], -lr * 3 * numeric(syn0, row, 0), atol=1e-5)
+        np.testing.assert_allclose(s0[row] - syn0[row], -lr * 3 * grad0[row], atol=1e-5)
 
 
 # --- full softmax -------------------------------------------------------------------------------
@@ -352,23 +354,12 @@ def test_softmax_gradients_match_finite_differences():
     inputs = rng.standard_normal((3, 5))
     targets = np.array([4, 0, 4])
 
-    def loss(x, u):
-        scores = x @ u.T
+    def loss():
+        scores = inputs @ syn1.T
         return float(np.sum(np.logaddexp.reduce(scores, axis=1) - scores[np.arange(3), targets]))
 
     lr = 0.5
     d_in, d_out, value = softmax_gradients(inputs.copy(), syn1, targets, lr)
-    assert value == pytest.approx(loss(inputs, syn1), rel=1e-12)
-    eps = 1e-6
-    for i in range(3):
-        for j in range(5):
-            plus, minus = inputs.copy(), inputs.copy()
-            plus[i, j] += eps
-            minus[i, j] -= eps
-            assert d_in[i, j] == pytest.approx(-lr * (loss(plus, syn1) - loss(minus, syn1)) / (2 * eps), abs=1e-6)
-    for i in range(7):
-        for j in range(5):
-            plus, minus = syn1.copy(), syn1.copy()
-            plus[i, j] += eps
-            minus[i, j] -= eps
-            assert d_out[i, j] == pytest.approx(-lr * (loss(inputs, plus) - loss(inputs, minus)) / (2 * eps), abs=1e-6)
+    assert value == pytest.approx(loss(), rel=1e-12)
+    np.testing.assert_allclose(d_in, -lr * _numeric_gradient(loss, inputs), atol=1e-6)
+    np.testing.assert_allclose(d_out, -lr * _numeric_gradient(loss, syn1), atol=1e-6)
