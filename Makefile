@@ -4,7 +4,14 @@ VENV := .venv
 PY := $(VENV)/bin/python
 OUTPUT ?= output/demo
 
-.PHONY: demo test check-java clean
+# `make dist`: the wheel and the executors' environment archive (see README "Running on a cluster").
+# The archive holds the wheel and its dependencies except pyspark (the cluster's Spark provides it),
+# plus DIST_EXTRAS (numba by default, so that `sgns.kernel = "auto"` finds the same kernel on the
+# driver and the executors).
+DIST_EXTRAS ?= numba
+SOURCES := pyproject.toml $(shell find w2v_spark -name '*.py' -o -name '*.gz' -o -name '*.txt' -o -name '*.tsv')
+
+.PHONY: demo test dist check-java clean
 
 check-java:
 	@command -v java >/dev/null 2>&1 || { echo "error: Java 17 or newer is required (no 'java' on PATH); install a JDK 17, e.g. apt-get install openjdk-17-jdk-headless"; exit 1; }
@@ -34,5 +41,22 @@ demo: check-java $(VENV)/.installed
 test: check-java $(VENV)/.installed
 	$(PY) -m pytest
 
+dist: dist/w2v_env.tar.gz
+
+dist/w2v_env.tar.gz: $(VENV)/.installed $(SOURCES)
+	rm -rf dist build/env
+	$(PY) -m pip wheel --quiet --no-deps --wheel-dir dist .
+	$(PYTHON) -m venv build/env
+	build/env/bin/python -m pip install --quiet --upgrade pip
+	build/env/bin/python -m pip install --quiet --no-deps dist/w2v_spark-*.whl
+	build/env/bin/python -m pip install --quiet $$($(PY) -c 'import sys, tomllib; \
+	  p = tomllib.load(open("pyproject.toml", "rb"))["project"]; \
+	  extras = [d for e in sys.argv[1:] for d in p["optional-dependencies"][e]]; \
+	  print(" ".join(d for d in p["dependencies"] + extras if not d.startswith("pyspark")))' $(DIST_EXTRAS))
+	$(PY) -m pip install --quiet venv-pack
+	$(VENV)/bin/venv-pack --prefix build/env --output $@.partial --format tar.gz --compress-level 1
+	mv $@.partial $@
+	@ls -l dist
+
 clean:
-	rm -rf $(VENV) output .pytest_cache
+	rm -rf $(VENV) .venv-airflow output build dist .pytest_cache

@@ -1,6 +1,8 @@
-"""Command line: ``python -m w2v_spark train|ppmi|similar|evaluate|export|import|neighbors|report`` and the spark-submit entry points.
+"""Command line: ``python -m w2v_spark train|ppmi|similar|evaluate|publish|export|import|neighbors|report``
+and the spark-submit entry points.
 
-Exit codes: 0 ok, 1 internal error, 2 usage/config, 3 bad input data, 4 output problem.
+Exit codes: 0 ok, 1 internal error, 2 usage/config, 3 bad input data, 4 output problem,
+5 quality gate failed (``evaluate --require``).
 """
 
 from __future__ import annotations
@@ -64,6 +66,17 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--restrict", type=int, default=30000,
                           help="answer analogies among the N most frequent words (default 30000)")
     evaluate.add_argument("--method", choices=["3cosadd", "3cosmul"], default="3cosadd")
+    evaluate.add_argument("--require", action="append", default=[],
+                          metavar="[METHOD/]BENCHMARK.STAT>=X",
+                          help="quality gate, repeatable or comma-separated: exit 5 if not met, e.g. "
+                          "wordsim353.spearman>=0.3, sgns/questions-words.accuracy>=0.05 "
+                          "(stats: spearman, pearson, accuracy, semantic, syntactic, oov_ratio)")
+
+    publish = commands.add_parser(
+        "publish", help="point a JSON file at a finished, evaluated run (only moves forward)")
+    publish.add_argument("--run", required=True, help="run directory (with _SUCCESS and evaluation.json)")
+    publish.add_argument("--pointer", required=True, help="JSON file to (re)write, e.g. ROOT/LATEST.json")
+    publish.add_argument("--label", help="orders publications, e.g. the run date (default: run dir name)")
 
     export = commands.add_parser("export", help="embeddings → word2vec text or binary file")
     export.add_argument("--embeddings", required=True)
@@ -141,13 +154,24 @@ def _evaluate(args) -> int:
     from pathlib import Path
 
     from w2v_spark.embeddings import Embeddings, find_methods
-    from w2v_spark.evaluation import evaluate, summary_table
+    from w2v_spark.errors import QualityGateError
+    from w2v_spark.evaluation import (
+        Requirement,
+        check_requirements,
+        evaluate,
+        summary_table,
+    )
 
     for name in (args.pairs or []) + (args.analogies or []):
         if not os.path.isfile(name):
             raise InputDataError(f"benchmark file {name} does not exist")
     if args.restrict < 1:
         raise ConfigError(f"--restrict must be ≥ 1, got {args.restrict}")
+    try:
+        requirements = [Requirement.parse(text) for item in args.require
+                        for text in item.split(",") if text.strip()]
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
     reports = {}
     for method, location in find_methods(args.embeddings).items():
         try:
@@ -162,6 +186,21 @@ def _evaluate(args) -> int:
     os.replace(partial, target)
     print(summary_table(reports))
     log.info("evaluation written to %s", target)
+    try:
+        failures = check_requirements(reports, requirements)
+    except KeyError as err:
+        raise ConfigError(err.args[0]) from None
+    if failures:
+        raise QualityGateError("quality gate failed: " + "; ".join(failures))
+    if requirements:
+        log.info("quality gate passed: %s", ", ".join(r.text for r in requirements))
+    return 0
+
+
+def _publish(args) -> int:
+    from w2v_spark.publish import publish
+
+    publish(args.run, args.pointer, args.label)
     return 0
 
 
@@ -244,7 +283,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         commands = {"train": _train, "ppmi": _train, "similar": _similar, "evaluate": _evaluate,
-                    "export": _export, "import": _import, "neighbors": _neighbors, "report": _report}
+                    "publish": _publish, "export": _export, "import": _import,
+                    "neighbors": _neighbors, "report": _report}
         return commands[args.command](args)
     except W2VError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -29,3 +29,9 @@ class TrainingError(W2VError):
     """Training diverged (NaN/Inf) or failed inside Spark."""
 
     exit_code = 1
+
+
+class QualityGateError(W2VError):
+    """Evaluation fell below a required threshold (``evaluate --require``)."""
+
+    exit_code = 5

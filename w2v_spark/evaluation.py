@@ -11,6 +11,7 @@ The default suite ships in the package: WordSim-353, SimLex-999 and the Google a
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -189,3 +190,87 @@ def summary_table(reports: dict[str, dict]) -> str:
     lines = ["| benchmark | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
     lines += [f"| {label} | " + " | ".join(cells) + " |" for label, cells in rows]
     return "\n".join(lines)
+
+
+# -- quality gate ---------------------------------------------------------------------------------
+
+_REQUIREMENT = re.compile(
+    r"^\s*(?:(?P<method>[\w-]+)/)?(?P<benchmark>[\w.-]+?)\.(?P<statistic>\w+)\s*"
+    r"(?P<op>>=|<=)\s*(?P<bound>[-+0-9.eE]+)\s*$")
+#: Statistics a requirement can name: per pair set, and per analogy set (fractions, not percent).
+PAIR_STATISTICS = ("spearman", "pearson", "oov_ratio")
+ANALOGY_STATISTICS = ("accuracy", "semantic", "syntactic", "oov_ratio")
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """One quality-gate condition, e.g. ``wordsim353.spearman>=0.30`` or
+    ``sgns/questions-words.accuracy>=0.05``: ``[METHOD/]BENCHMARK.STATISTIC (>=|<=) NUMBER``.
+    The benchmark is the file name without its extension; without a method it applies to every
+    evaluated method."""
+
+    text: str
+    method: str | None
+    benchmark: str
+    statistic: str
+    op: str
+    bound: float
+
+    @classmethod
+    def parse(cls, text: str) -> Requirement:
+        match = _REQUIREMENT.match(text)
+        if not match:
+            raise ValueError(f"requirement {text!r}: expected [METHOD/]BENCHMARK.STATISTIC>=NUMBER "
+                             "(or <=), e.g. wordsim353.spearman>=0.3")
+        statistic = match["statistic"]
+        if statistic not in PAIR_STATISTICS + ANALOGY_STATISTICS:
+            raise ValueError(f"requirement {text!r}: unknown statistic {statistic!r}; one of "
+                             f"{sorted(set(PAIR_STATISTICS + ANALOGY_STATISTICS))}")
+        try:
+            bound = float(match["bound"])
+        except ValueError:
+            raise ValueError(f"requirement {text!r}: {match['bound']!r} is not a number") from None
+        return cls(text.strip(), match["method"], match["benchmark"], statistic, match["op"], bound)
+
+
+def measured(report: dict, benchmark: str, statistic: str) -> float:
+    """The value of ``benchmark.statistic`` in one method's :func:`evaluate` report.
+
+    Raises:
+        KeyError: no such benchmark or statistic in the report (message lists what there is).
+    """
+    def stem(name):
+        return Path(name).stem
+
+    for pair in report["pairs"]:
+        if stem(pair["name"]) == benchmark and statistic in PAIR_STATISTICS:
+            return float(pair[statistic])
+    for analogy in report["analogies"]:
+        if stem(analogy["name"]) == benchmark and statistic in ANALOGY_STATISTICS:
+            if statistic in ("semantic", "syntactic"):
+                return float(analogy["totals"][statistic]["accuracy"])
+            return float(analogy[statistic])
+    names = [stem(p["name"]) for p in report["pairs"]] + [stem(a["name"]) for a in report["analogies"]]
+    raise KeyError(f"no {benchmark}.{statistic} in the evaluation (benchmarks: {', '.join(names)})")
+
+
+def check_requirements(reports: dict[str, dict], requirements: list[Requirement]) -> list[str]:
+    """The requirements that ``reports`` (method → report) fail, one readable line each
+    (empty when all hold).
+
+    Raises:
+        KeyError: a requirement names a method or benchmark that was not evaluated.
+    """
+    failures = []
+    for requirement in requirements:
+        if requirement.method is not None and requirement.method not in reports:
+            raise KeyError(f"requirement {requirement.text!r}: no method {requirement.method!r} "
+                           f"was evaluated ({', '.join(reports)})")
+        methods = [requirement.method] if requirement.method else list(reports)
+        for method in methods:
+            value = measured(reports[method], requirement.benchmark, requirement.statistic)
+            holds = value >= requirement.bound if requirement.op == ">=" else value <= requirement.bound
+            if not holds:
+                failures.append(f"{method} {requirement.benchmark}.{requirement.statistic} = "
+                                f"{value:.4f}, required {requirement.op} {requirement.bound:g}")
+    return failures

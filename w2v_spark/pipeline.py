@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import platform
+import sys
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import metadata
@@ -132,6 +133,7 @@ def _run(spark: SparkSession, config: JobConfig, input_path: str, output: io.Out
         "timings_seconds": timer.rounded(),
         "outputs": {},
         "versions": versions(),
+        "executor_versions": executor_versions(spark),
     }
     for method, (section, outputs) in results.items():
         manifest.update(section)
@@ -367,10 +369,25 @@ def _arrow_schema(schema) -> pa.Schema:
 
 
 def versions() -> dict[str, str]:
-    found = {"python": platform.python_version()}
+    """Python and package versions of this process (with ``prefix``: which environment)."""
+    found = {"python": platform.python_version(), "prefix": sys.prefix}
     for package in ("w2v_spark", "pyspark", "numpy", "scipy", "pyarrow"):
         try:
             found[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
             found[package] = "unknown"
+    return found
+
+
+def executor_versions(spark: SparkSession) -> dict[str, str]:
+    """:func:`versions` as seen by an executor's Python worker — on a cluster, the environment
+    shipped with ``--archives`` (``prefix`` under ``./environment``). A mismatch with the driver
+    is logged: different NumPy builds can change the trained bits."""
+    found = spark.sparkContext.parallelize([0], 1).map(lambda _: versions()).collect()[0]
+    driver = versions()
+    differing = [k for k in ("python", "w2v_spark", "numpy", "scipy", "pyarrow")
+                 if found.get(k) != driver[k]]
+    if differing:
+        log.warning("executors run different versions than the driver: %s",
+                    ", ".join(f"{k} {found.get(k)} vs {driver[k]}" for k in differing))
     return found

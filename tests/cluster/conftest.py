@@ -1,8 +1,14 @@
 """A real Spark standalone cluster on 127.0.0.1: one master and two one-core workers, started
-with ``spark-class`` from the pyspark package, torn down even when a test fails."""
+with ``spark-class`` from the pyspark package, torn down even when a test fails.
+
+Jobs are submitted the way the README tells cluster users to: the executors run the Python of the
+environment archive built by ``make dist`` (``--archives dist/w2v_env.tar.gz#environment``), the
+driver (client mode) the project's virtualenv.
+"""
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -13,6 +19,9 @@ from pathlib import Path
 
 import pyspark
 import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+ENV_ARCHIVE = ROOT / "dist" / "w2v_env.tar.gz"
 
 SPARK_HOME = Path(pyspark.__file__).parent
 SPARK_CLASS = SPARK_HOME / "bin" / "spark-class"
@@ -81,6 +90,10 @@ class Cluster:
         os.killpg(self.workers[index].pid, signal.SIGKILL)
         self.workers[index].wait()
 
+    def unpacked_environments(self) -> list[Path]:
+        """The archive as the executors unpacked it: ``<work dir>/app-…/<executor>/environment``."""
+        return sorted(self.root.glob("worker*/app-*/*/environment"))
+
     def stop(self) -> None:
         for proc in [*self.workers, self.master]:
             if proc is not None and proc.poll() is None:
@@ -89,10 +102,21 @@ class Cluster:
                 except ProcessLookupError:
                     pass
                 proc.wait()
+        for unpacked in self.unpacked_environments():  # ≈ 700 MB each; the logs stay
+            shutil.rmtree(unpacked, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
-def cluster(tmp_path_factory):
+def env_archive() -> Path:
+    """``make dist`` (a no-op when the archive is newer than the sources)."""
+    subprocess.run(["make", "--no-print-directory", "-s", "dist"], cwd=ROOT, check=True,
+                   stdout=subprocess.DEVNULL)
+    assert ENV_ARCHIVE.is_file()
+    return ENV_ARCHIVE
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory, env_archive):
     running = Cluster(tmp_path_factory.mktemp("standalone"))
     try:
         running.start()
@@ -101,14 +125,14 @@ def cluster(tmp_path_factory):
         running.stop()
 
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
 def submit(cluster: Cluster, *args, watch=None, on_line=None, timeout=420):
     """spark-submit ``jobs/train_embeddings.py`` to the cluster (client mode); ``on_line(line,
     proc)`` sees every output line as it arrives (the driver's log comes on stdout)."""
     cmd = [str(SPARK_HOME / "bin" / "spark-submit"), "--master", cluster.url,
            "--executor-memory", "700m", "--conf", "spark.task.maxFailures=4",
+           "--archives", f"{ENV_ARCHIVE}#environment",
+           "--conf", "spark.pyspark.python=./environment/bin/python",
+           "--conf", f"spark.pyspark.driver.python={sys.executable}",
            str(ROOT / "jobs" / "train_embeddings.py"), *args]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env=_env(), cwd=ROOT, start_new_session=True)

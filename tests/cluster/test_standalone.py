@@ -1,6 +1,7 @@
 """The job on a real standalone cluster: same result as local mode, through a lost worker, a
 killed task and a killed driver."""
 
+import json
 import os
 import signal
 
@@ -37,6 +38,11 @@ def test_cluster_result_equals_local_mode(cluster, corpus, local_result, tmp_pat
     assert code == 0, log[-3000:]
     assert f"master {cluster.url}" in log
     assert pq.read_table(out / "embeddings").equals(local_result)
+    # The executors ran the Python of the archive from `make dist`, unpacked in their work dir.
+    executor = json.loads((out / "_manifest.json").read_text())["executor_versions"]
+    assert executor["prefix"].endswith("/environment") and "/app-" in executor["prefix"], executor
+    assert executor["w2v_spark"] == json.loads((out / "_manifest.json").read_text())["versions"]["w2v_spark"]
+    assert len({p.parent.parent.parent for p in cluster.unpacked_environments()}) == 2  # both workers
 
 
 def test_losing_a_worker_mid_training_changes_nothing(cluster, corpus, local_result, tmp_path):
