@@ -15,6 +15,7 @@ import hashlib
 import io as _bytes_io
 import json
 import logging
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 from pyspark.sql import SparkSession
@@ -73,6 +74,8 @@ class Checkpoints:
         self.fs = FileSystem(spark, self.root)
         self.config = training_config(config)
         self.vocabulary = vocabulary
+        self._writer: ThreadPoolExecutor | None = None
+        self._pending: Future | None = None
 
     def _epochs(self) -> list[int]:
         return sorted(int(n.split("=")[1]) for n in self.fs.list_names(self.root)
@@ -95,6 +98,23 @@ class Checkpoints:
             if older < epoch:
                 self.fs.delete(f"{self.root}/epoch={older}")
         log.info("checkpoint of epoch %d written to %s", epoch, final)
+
+    def save_in_background(self, epoch: int, syn0: np.ndarray, syn1: np.ndarray,
+                           reports: list[dict]) -> None:
+        """:meth:`save` copies of the matrices on a background thread, so that the next epoch
+        trains while they are written (on bench-en a save takes ≈ 0.6 s, 5 % of an epoch, when
+        the driver would otherwise wait). Waits for the previous save first; its error, if any,
+        is raised here."""
+        self.wait()
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="w2v-checkpoint")
+        self._pending = self._writer.submit(self.save, epoch, syn0.copy(), syn1.copy(), list(reports))
+
+    def wait(self) -> None:
+        """Block until the background save (if any) is on disk; raise its error."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
 
     def latest(self) -> tuple[int, np.ndarray, np.ndarray, list[dict]] | None:
         """The newest complete checkpoint as ``(epoch, syn0, syn1, reports)``, or None.

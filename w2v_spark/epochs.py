@@ -33,7 +33,14 @@ from w2v_spark.sgns import (
     train_partition,
     train_windows,
 )
-from w2v_spark.strata import assign_buckets, block_id, bucket_noise, split_blocks
+from w2v_spark.strata import (
+    assign_buckets,
+    block_id,
+    bucket_noise,
+    pack_block,
+    split_blocks,
+    unpack_block,
+)
 
 
 @dataclass(frozen=True)
@@ -183,7 +190,7 @@ def _block_task(partition, rows, *, tables, assignment, plan, round_index):
             blocks.setdefault(0, Windows.concatenate([]))
             for key, block in blocks.items():
                 stats = (int(last - first), kept) if key == 0 else (0, 0)
-                yield key, ((partition, piece), stats, block)
+                yield key, ((partition, piece), stats, pack_block(block, table.counts.shape[0]))
 
 
 def _block_key(key: int) -> int:
@@ -197,7 +204,7 @@ def _stratum_task(rows, *, model, tables, assignment, plan, stratum, round_index
         return
     raw = sum(piece[1][0] for piece in pieces)
     kept = sum(piece[1][1] for piece in pieces)
-    windows = Windows.concatenate([piece[2] for piece in pieces])
+    windows = Windows.concatenate([unpack_block(piece[2]) for piece in pieces])
     syn0_start, syn1_start = model.value
     table = tables.value
     bucket = int(assignment.value[windows.centre[0]]) if windows.groups else -1

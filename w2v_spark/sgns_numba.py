@@ -1,7 +1,7 @@
 """Optional compiled SGNS kernel (``pip install 'w2v_spark[numba]'``, ``[sgns] kernel``).
 
 The same model and the same random draws as the NumPy reference kernel (:mod:`w2v_spark.sgns`):
-negatives are drawn by the caller with the same generator calls, step by step. The difference is
+negatives are drawn by the caller, all at once per call of ``train_windows``. The difference is
 only when updates land: this kernel applies each centre's updates before the next centre is read
 (as word2vec does), where the NumPy kernel applies a whole step of centres at once. With
 ``batch_centers = 1`` the two agree to float rounding (a test checks it).

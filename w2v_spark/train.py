@@ -181,7 +181,7 @@ def train_sgns(
                 **{f"{k}_seconds": split.rounded().get(k, 0.0) for k in ("broadcast", "train", "merge")},
             ))
             if checkpoints is not None:
-                checkpoints.save(epoch + 1, syn0, syn1, reports_as_dicts(reports))
+                checkpoints.save_in_background(epoch + 1, syn0, syn1, reports_as_dicts(reports))
             if debug.fail_after_epoch == epoch + 1:
                 raise TrainingError(f"debug.fail_after_epoch: stopping after epoch {epoch + 1}")
             elapsed = time.perf_counter() - started
@@ -193,6 +193,9 @@ def train_sgns(
             )
     finally:
         broadcast_tables.destroy()
+        if checkpoints is not None:
+            # Also after a failure: the last finished epoch's checkpoint is what --resume needs.
+            checkpoints.wait()
     return syn0, reports
 
 

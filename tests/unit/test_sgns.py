@@ -277,19 +277,9 @@ def _cbow_reference(syn0, syn1, windows, negatives, lr):
     return syn0 + d0, syn1 + d1, loss
 
 
-class _FixedNoise:
-    def __init__(self, negatives):
-        self.negatives = negatives
-
-    def sample(self, rng, shape):
-        assert shape == self.negatives.shape
-        return self.negatives
-
-
 def test_cbow_step_equals_the_per_centre_reference():
     from w2v_spark.sgns import (
         PartitionStats,
-        TrainSettings,
         Windows,
         _cbow_step,
         new_stats,
@@ -305,8 +295,7 @@ def test_cbow_step_equals_the_per_centre_reference():
     negatives = np.array([[5, 6], [3, 11], [2, 2], [7, 1]], np.int32)  # includes centre repeats
     expected0, expected1, expected_loss = _cbow_reference(syn0, syn1, windows, negatives, 0.05)
     stats = new_stats(vocab)
-    settings = TrainSettings(window=2, negative=2, alpha=0.05, min_alpha=0.05, model="cbow")
-    _cbow_step(syn0, syn1, windows, 0, 4, 0.05, _FixedNoise(negatives), settings, None, stats)
+    _cbow_step(syn0, syn1, windows, 0, 4, 0.05, negatives, stats)
     assert isinstance(stats, PartitionStats) and stats.pairs == 4
     np.testing.assert_allclose(syn0, expected0, atol=2e-6)
     np.testing.assert_allclose(syn1, expected1, atol=2e-6)
@@ -318,7 +307,7 @@ def test_cbow_updates_are_the_gradient_of_its_loss():
     # Central differences of L = -log σ(h·y0) - Σ log σ(-h·yk), h = mean of the context inputs:
     # syn1 rows move by -lr ∂L/∂y, context rows by -lr · n · ∂L/∂x (word2vec adds the hidden
     # vector's whole delta to each context word).
-    from w2v_spark.sgns import TrainSettings, Windows, _cbow_step, new_stats
+    from w2v_spark.sgns import Windows, _cbow_step, new_stats
 
     rng = np.random.default_rng(9)
     syn0 = rng.standard_normal((6, 4)) * 0.5
@@ -335,8 +324,7 @@ def test_cbow_updates_are_the_gradient_of_its_loss():
     lr = 0.1
     s0, s1 = syn0.astype(np.float32), syn1.astype(np.float32)
     windows = Windows(np.array([centre], np.int32), np.array([0, 3]), context.astype(np.int32))
-    settings = TrainSettings(window=2, negative=2, alpha=lr, min_alpha=lr, model="cbow")
-    _cbow_step(s0, s1, windows, 0, 1, lr, _FixedNoise(negatives), settings, None, new_stats(6))
+    _cbow_step(s0, s1, windows, 0, 1, lr, negatives, new_stats(6))
     for row in (centre, 3, 5):
         np.testing.assert_allclose(s1[row] - syn1[row], -lr * grad1[row], atol=1e-5)
     for row in context:

@@ -1,9 +1,17 @@
 """Windows and stratified ownership: structure checked against brute force on small inputs."""
 
 import numpy as np
+import pytest
 
 from w2v_spark.sgns import Windows, sample_windows
-from w2v_spark.strata import assign_buckets, block_id, bucket_noise, split_blocks
+from w2v_spark.strata import (
+    assign_buckets,
+    block_id,
+    bucket_noise,
+    pack_block,
+    split_blocks,
+    unpack_block,
+)
 
 
 def _corpus():
@@ -50,11 +58,11 @@ def test_buckets_are_balanced_and_seeded():
     assert not np.array_equal(a, assign_buckets(mass, 4, np.random.default_rng(8)))
 
 
-def test_blocks_partition_every_pair_exactly_once_with_single_writers():
+@pytest.mark.parametrize("buckets", [3, 20, 300])  # uint8, uint16 and int64 sort keys
+def test_blocks_partition_every_pair_exactly_once_with_single_writers(buckets):
     ids, offsets = _corpus()
     windows, _ = sample_windows(ids, offsets, keep_probability=np.ones(13, np.float32), window=4,
                                 rng=np.random.default_rng(3))
-    buckets = 3
     assignment = assign_buckets(np.ones(13), buckets, np.random.default_rng(5))
     blocks = split_blocks(windows, assignment, buckets)
     all_pairs = sorted(
@@ -126,3 +134,23 @@ def test_rounds_split_documents_into_consecutive_runs():
     runs = [round_documents(short, r, 4) for r in range(4)]
     assert runs[0][0] == 0 and runs[-1][1] == 2
     assert all(a[1] == b[0] for a, b in zip(runs, runs[1:]))
+
+
+@pytest.mark.parametrize(("vocab_size", "window", "id_dtype", "count_dtype"),
+                         [(13, 4, np.uint16, np.uint8), (70_000, 4, np.int32, np.uint8),
+                          (13, 200, np.uint16, np.int64)])
+def test_packed_blocks_unpack_exactly(vocab_size, window, id_dtype, count_dtype):
+    rng = np.random.default_rng(7)
+    ids = rng.integers(0, vocab_size, 3000).astype(np.int32)
+    offsets = np.array([0, 400, 410, 3000])
+    windows, _ = sample_windows(ids, offsets, keep_probability=np.ones(vocab_size, np.float32),
+                                window=window, rng=rng)
+    packed = pack_block(windows, vocab_size)
+    assert packed[0].dtype == id_dtype and packed[2].dtype == id_dtype
+    assert packed[1].dtype == count_dtype
+    back = unpack_block(packed)
+    for name in ("centre", "offsets", "context"):
+        assert np.array_equal(getattr(back, name), getattr(windows, name))
+        assert getattr(back, name).dtype == getattr(windows, name).dtype
+    empty = unpack_block(pack_block(Windows.concatenate([]), vocab_size))
+    assert empty.groups == 0 and empty.offsets.tolist() == [0]
