@@ -163,12 +163,12 @@ class SgnsConfig:
 
     def resolved_kernel(self) -> str:
         """``auto`` → numba when it is installed, else the NumPy reference kernel (always NumPy
-        for CBOW, which has no compiled kernel)."""
-        numpy_only = self.model == "cbow" or self.loss == "softmax"
+        for the full softmax, which has no compiled kernel)."""
+        numpy_only = self.loss == "softmax"
         if self.kernel == "numpy" or (numpy_only and self.kernel == "auto"):
             return "numpy"
         if numpy_only:
-            raise ConfigError("config sgns.kernel: 'numba' has no CBOW or softmax kernel; "
+            raise ConfigError("config sgns.kernel: 'numba' has no softmax kernel; "
                               "use 'auto' or 'numpy'")
         try:
             import numba  # noqa: F401

@@ -84,3 +84,66 @@ def train_groups(syn0, syn1, centre, offsets, context, negatives, first, last, l
             for i in range(dim):
                 syn1[out, i] += d_out[k, i]
     return loss, pairs
+
+
+@numba.njit(cache=True, nogil=True, fastmath=True)
+def train_cbow_groups(syn0, syn1, centre, offsets, context, negatives, first, last, lr_from, lr_to,
+                      groups_total, input_touches, output_touches):  # pragma: no cover - compiled
+    """CBOW (word2vec ``-cbow 1``) for groups ``first:last``, one centre at a time; arguments and
+    return value as :func:`train_groups`. The hidden vector is the mean of the context words'
+    input vectors; its whole delta is added to every context word (as word2vec does), and
+    ``pairs`` counts one prediction per centre — the same model as the NumPy ``_cbow_step``."""
+    dim = syn0.shape[1]
+    width = negatives.shape[1] + 1
+    hidden = np.zeros(dim, dtype=np.float32)
+    d_hidden = np.zeros(dim, dtype=np.float32)
+    d_out = np.zeros((width, dim), dtype=np.float32)
+    outputs = np.empty(width, dtype=np.int32)
+    loss = 0.0
+    pairs = 0
+    for g in range(first, last):
+        lr = np.float32(lr_from + (lr_to - lr_from) * g / groups_total)
+        target = centre[g]
+        outputs[0] = target
+        for k in range(1, width):
+            outputs[k] = negatives[g - first, k - 1]
+        start, stop = offsets[g], offsets[g + 1]
+        hidden[:] = 0.0
+        for j in range(start, stop):
+            row = context[j]
+            for i in range(dim):
+                hidden[i] += syn0[row, i]
+        scale = np.float32(1.0) / np.float32(stop - start)
+        for i in range(dim):
+            hidden[i] *= scale
+        d_hidden[:] = 0.0
+        d_out[:, :] = 0.0
+        for k in range(width):
+            out = outputs[k]
+            if k > 0 and out == target:
+                continue  # word2vec skips a negative that is the centre itself
+            score = np.float32(0.0)
+            for i in range(dim):
+                score += hidden[i] * syn1[out, i]
+            signed = score if k == 0 else -score
+            t = math.tanh(0.5 * signed)
+            right = 0.5 + 0.5 * t
+            loss -= math.log(max(right, 1.1754944e-38))
+            err = np.float32((0.5 - 0.5 * t) * lr)
+            if k > 0:
+                err = -err
+            for i in range(dim):
+                d_hidden[i] += err * syn1[out, i]
+                d_out[k, i] += err * hidden[i]
+        pairs += 1
+        for j in range(start, stop):
+            row = context[j]
+            input_touches[row] += 1
+            for i in range(dim):
+                syn0[row, i] += d_hidden[i]
+        for k in range(width):
+            out = outputs[k]
+            output_touches[out] += 1
+            for i in range(dim):
+                syn1[out, i] += d_out[k, i]
+    return loss, pairs

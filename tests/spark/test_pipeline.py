@@ -96,9 +96,11 @@ def test_cbow_learns_the_topics_and_refuses_stratified_partitions(spark, corpus,
     assert main(["train", "--input", corpus, "--output", str(out), *FAST, "--set", "sgns.model=cbow",
                  "--set", "sgns.partition_mode=averaging", "--set", "sgns.epochs=5"]) == 0
     manifest = json.loads((out / "_manifest.json").read_text())
-    assert manifest["config"]["sgns"]["model"] == "cbow" and manifest["training"]["kernel"] == "numpy"
+    # `auto` picks the compiled CBOW kernel (numba is in the test extra).
+    assert manifest["config"]["sgns"]["model"] == "cbow" and manifest["training"]["kernel"] == "numba"
     same, cross = topic_separation(Embeddings.load(out))
-    # Measured: same-topic 0.9994, cross-topic 0.139 (2 partitions, averaging, 5 epochs).
+    # Measured: same-topic 0.9994, cross-topic 0.141 (2 partitions, averaging, 5 epochs; the
+    # NumPy kernel gave 0.9994 / 0.139).
     assert same > 0.9 and cross < 0.5, (same, cross)
     assert main(["train", "--input", corpus, "--output", str(tmp_path / "no"), *FAST,
                  "--set", "sgns.model=cbow"]) == 2
