@@ -1,9 +1,9 @@
 """One training epoch on Spark, in one of two ways (``[sgns] partition_mode``).
 
 ``"stratified"`` (default): ownership of model rows (:mod:`w2v_spark.strata`). Each data
-partition cuts its windows into blocks keyed by (stratum, bucket); one shuffle brings every block
-to its trainer; then ``P`` strata run one after the other, each as one Spark job of ``P`` tasks
-whose written rows are disjoint. The driver puts the touched rows back in place: no averaging.
+partition cuts its windows into blocks keyed by (round, stratum, bucket); one shuffle per epoch
+brings every block to its trainer; then, round after round, ``P`` strata run one after the other,
+each as one Spark job of ``P`` tasks whose written rows are disjoint. The driver puts the touched rows back in place: no averaging.
 
 ``"averaging"``: every partition trains a copy of the whole model on its own documents and the
 driver averages the copies' changes, each row weighted by how often each partition touched it.
@@ -169,35 +169,43 @@ def round_documents(offsets: np.ndarray, round_index: int, rounds: int) -> tuple
     return min(cut[0], documents), min(cut[1], documents) if round_index + 1 < rounds else documents
 
 
-def _block_task(partition, rows, *, tables, assignment, plan, round_index):
-    """Map side: this data partition's windows of one round, cut into blocks keyed by block id,
-    about a million tokens at a time (pieces are ordered by (partition, slice) downstream)."""
-    if round_index == 0:
-        _inject_failure(plan, partition)
+def _block_task(partition, rows, *, tables, assignments, plan):
+    """Map side: this data partition's windows of every round of the epoch, cut into blocks keyed
+    by :func:`_round_block` (round, stratum, bucket), about a million tokens at a time (pieces are
+    ordered by (partition, slice) downstream)."""
+    _inject_failure(plan, partition)
     table = tables.value
-    rng = plan.rng(partition, 0, round_index)
     for ids, offsets in rows:
-        start, stop = round_documents(offsets, round_index, plan.rounds)
-        part = offsets[start : stop + 1]
-        for piece, (lo, hi) in enumerate(document_slices(part)):
-            first, last = part[lo], part[hi]
-            windows, kept = sample_windows(
-                ids[first:last], part[lo : hi + 1] - first,
-                keep_probability=table.keep_probability, window=plan.settings.window, rng=rng,
-            )
-            blocks = split_blocks(windows, assignment.value, plan.partitions)
-            # Corpus statistics travel with block 0 so that they are counted exactly once.
-            blocks.setdefault(0, Windows.concatenate([]))
-            for key, block in blocks.items():
-                stats = (int(last - first), kept) if key == 0 else (0, 0)
-                yield key, ((partition, piece), stats, pack_block(block, table.counts.shape[0]))
+        for round_index in range(plan.rounds):
+            rng = plan.rng(partition, 0, round_index)
+            assignment = assignments.value[round_index]
+            start, stop = round_documents(offsets, round_index, plan.rounds)
+            part = offsets[start : stop + 1]
+            for piece, (lo, hi) in enumerate(document_slices(part)):
+                first, last = part[lo], part[hi]
+                windows, kept = sample_windows(
+                    ids[first:last], part[lo : hi + 1] - first,
+                    keep_probability=table.keep_probability, window=plan.settings.window, rng=rng,
+                )
+                blocks = split_blocks(windows, assignment, plan.partitions)
+                # Corpus statistics travel with block 0 so that they are counted exactly once.
+                blocks.setdefault(0, Windows.concatenate([]))
+                for key, block in blocks.items():
+                    stats = (int(last - first), kept) if key == 0 else (0, 0)
+                    yield (_round_block(round_index, key, plan.partitions),
+                           ((partition, piece), stats, pack_block(block, table.counts.shape[0])))
+
+
+def _round_block(round_index: int, block: int, partitions: int) -> int:
+    """Shuffle key of ``block`` (:func:`~w2v_spark.strata.block_id`) in round ``round_index``."""
+    return round_index * partitions * partitions + block
 
 
 def _block_key(key: int) -> int:
     return key
 
 
-def _stratum_task(rows, *, model, tables, assignment, plan, stratum, round_index):
+def _stratum_task(rows, *, model, tables, assignments, plan, stratum, round_index):
     """Reduce side: train one block; return the rows written (all owned by this block)."""
     pieces = sorted((value for _, value in rows), key=lambda piece: piece[0])  # fixed order
     if not pieces:
@@ -207,12 +215,13 @@ def _stratum_task(rows, *, model, tables, assignment, plan, stratum, round_index
     windows = Windows.concatenate([unpack_block(piece[2]) for piece in pieces])
     syn0_start, syn1_start = model.value
     table = tables.value
-    bucket = int(assignment.value[windows.centre[0]]) if windows.groups else -1
+    assignment = assignments.value[round_index]
+    bucket = int(assignment[windows.centre[0]]) if windows.groups else -1
     stats = new_stats(syn0_start.shape[0])
     syn0, syn1 = syn0_start, syn1_start
     if windows.groups:
         syn0, syn1 = syn0_start.copy(), syn1_start.copy()
-        noise = bucket_noise(table.counts, assignment.value, bucket, table.ns_exponent)
+        noise = bucket_noise(table.counts, assignment, bucket, table.ns_exponent)
         train_windows(
             syn0, syn1, windows, noise=noise, settings=plan.settings,
             progress=plan.progress(
@@ -233,38 +242,42 @@ def run_stratified_epoch(sc, corpus, syn0, syn1, tables, plan: EpochPlan, split:
     """Returns ``(raw words, trained words, pairs, loss)``; updates ``syn0``/``syn1`` in place.
 
     The epoch runs as ``plan.rounds`` rounds, each over a ``1 / rounds`` slice of every partition's
-    documents with freshly dealt buckets; each round is one shuffle and ``P`` stratum jobs.
+    documents with freshly dealt buckets, as ``P`` stratum jobs; one shuffle per epoch carries
+    the blocks of every round.
     """
     table = tables.value
     parts = plan.partitions
     mass = table.counts * table.keep_probability  # expected training tokens per word
+    # One shuffle per epoch carries the blocks of all its rounds: one map stage, not one per round.
+    assignments = sc.broadcast(np.stack([
+        assign_buckets(mass, parts, plan.rng(2**31, round_index)) for round_index in range(plan.rounds)
+    ]))
     totals = np.zeros(4)
-    for round_index in range(plan.rounds):
-        assignment = sc.broadcast(assign_buckets(mass, parts, plan.rng(2**31, round_index)))
-        try:
-            blocks = corpus.mapPartitionsWithIndex(functools.partial(
-                _block_task, tables=tables, assignment=assignment, plan=plan,
-                round_index=round_index,
-            )).partitionBy(parts * parts, _block_key)
+    try:
+        blocks = corpus.mapPartitionsWithIndex(functools.partial(
+            _block_task, tables=tables, assignments=assignments, plan=plan,
+        )).partitionBy(plan.rounds * parts * parts, _block_key)
+        for round_index in range(plan.rounds):
             for stratum in range(parts):
-                totals += _run_stratum(sc, blocks, syn0, syn1, tables, assignment, plan, split,
+                totals += _run_stratum(sc, blocks, syn0, syn1, tables, assignments, plan, split,
                                        stratum, round_index)
-        finally:
-            assignment.destroy()
+    finally:
+        assignments.destroy()
     return int(totals[0]), int(totals[1]), int(totals[2]), float(totals[3])
 
 
-def _run_stratum(sc, blocks, syn0, syn1, tables, assignment, plan, split, stratum, round_index):
+def _run_stratum(sc, blocks, syn0, syn1, tables, assignments, plan, split, stratum, round_index):
     parts = plan.partitions
     with split("broadcast"):
         model = sc.broadcast((syn0, syn1))
     try:
-        # The first stratum's job of a round also runs its map side (windows, blocks, shuffle).
+        # The epoch's first job also runs the map side (windows, blocks, shuffle write).
         with split("train"):
             task = functools.partial(_stratum_task, model=model, tables=tables,
-                                     assignment=assignment, plan=plan, stratum=stratum,
+                                     assignments=assignments, plan=plan, stratum=stratum,
                                      round_index=round_index)
-            keys = [block_id(stratum, bucket, parts) for bucket in range(parts)]
+            keys = [_round_block(round_index, block_id(stratum, bucket, parts), parts)
+                    for bucket in range(parts)]
             results = sorted(sc.runJob(blocks, task, keys), key=lambda r: r[0])
     finally:
         model.destroy()

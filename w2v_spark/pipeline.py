@@ -281,6 +281,8 @@ def _train_sgns(spark, config: JobConfig, corpus: Corpus, output: io.Output, pre
     with timer(f"{prefix}write" if prefix else "write"):
         sc.setJobDescription("sgns: writing outputs")
         outputs = _write_common(spark, config, corpus, vectors, output, prefix)
+        if checkpoints is not None:
+            checkpoints.wait()  # the last epoch's checkpoint was written meanwhile
     section = {
         "training": {
             "partitions": partitions,

@@ -118,7 +118,8 @@ def train_sgns(
     ``config.partition_mode`` picks :func:`~w2v_spark.epochs.run_stratified_epoch` or
     :func:`~w2v_spark.epochs.run_averaging_epoch`.
 
-    With ``checkpoints`` the model is saved after every epoch; with ``resume`` training continues
+    With ``checkpoints`` the model is saved after every epoch (in the background; call
+    ``checkpoints.wait()`` before relying on the last one); with ``resume`` training continues
     after the newest checkpoint (same bits as an uninterrupted run).
 
     Returns:
@@ -191,11 +192,15 @@ def train_sgns(
                 epoch + 1, config.epochs, reports[-1].loss_per_pair, reports[-1].words_per_sec,
                 elapsed, eta,
             )
+    except BaseException:
+        if checkpoints is not None:
+            # The last finished epoch's checkpoint is what --resume needs: let it land.
+            checkpoints.wait()
+        raise
     finally:
         broadcast_tables.destroy()
-        if checkpoints is not None:
-            # Also after a failure: the last finished epoch's checkpoint is what --resume needs.
-            checkpoints.wait()
+    # On success the last checkpoint may still be being written: the caller waits for it
+    # (Checkpoints.wait) before it commits, so that the write overlaps with writing the outputs.
     return syn0, reports
 
 

@@ -13,6 +13,7 @@ from w2v_spark.epochs import (
     Split,
     Tables,
     _block_task,
+    _round_block,
     _stratum_task,
     run_stratified_epoch,
 )
@@ -36,21 +37,22 @@ class Held:
 def _reference_epoch(parts, syn0, syn1, tables, plan):
     """The stratified epoch without Spark: same task functions, pieces fed in reverse order."""
     mass = tables.counts * tables.keep_probability
+    assignments = Held(np.stack([assign_buckets(mass, plan.partitions, plan.rng(2**31, r))
+                                 for r in range(plan.rounds)]))
+    blocks = defaultdict(list)
+    for index, part in enumerate(parts):
+        for key, value in _block_task(index, [part], tables=Held(tables), assignments=assignments,
+                                      plan=plan):
+            blocks[key].append((key, value))
     for round_index in range(plan.rounds):
-        assignment = Held(assign_buckets(mass, plan.partitions, plan.rng(2**31, round_index)))
-        blocks = defaultdict(list)
-        for index, part in enumerate(parts):
-            for key, value in _block_task(index, [part], tables=Held(tables),
-                                          assignment=assignment, plan=plan,
-                                          round_index=round_index):
-                blocks[key].append((key, value))
         for stratum in range(plan.partitions):
             model = Held((syn0.copy(), syn1.copy()))
             for bucket in range(plan.partitions):
-                pieces = reversed(blocks[block_id(stratum, bucket, plan.partitions)])
+                key = _round_block(round_index, block_id(stratum, bucket, plan.partitions),
+                                   plan.partitions)
                 for _, _, inputs, outputs in _stratum_task(
-                    pieces, model=model, tables=Held(tables), assignment=assignment, plan=plan,
-                    stratum=stratum, round_index=round_index,
+                    reversed(blocks[key]), model=model, tables=Held(tables),
+                    assignments=assignments, plan=plan, stratum=stratum, round_index=round_index,
                 ):
                     syn0[inputs.rows] += inputs.delta
                     syn1[outputs.rows] += outputs.delta
