@@ -17,6 +17,33 @@ import numba
 import numpy as np
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _fill_outputs(outputs, target, negatives, row):  # pragma: no cover - compiled
+    """``outputs`` ← the centre word, then its negatives (row ``row`` of ``negatives``)."""
+    outputs[0] = target
+    for k in range(1, outputs.shape[0]):
+        outputs[k] = negatives[row, k - 1]
+
+
+@numba.njit(cache=True, nogil=True, fastmath=True, inline="always")
+def _pair_error(score, is_target, lr):  # pragma: no cover - compiled
+    """``(loss, lr · (label − σ(score)))`` of one (input, output) score, via tanh (no overflow)."""
+    signed = score if is_target else -score
+    t = math.tanh(0.5 * signed)
+    loss = -math.log(max(0.5 + 0.5 * t, 1.1754944e-38))
+    err = np.float32((0.5 - 0.5 * t) * lr)
+    return loss, (err if is_target else -err)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _apply_outputs(syn1, outputs, d_out, output_touches):  # pragma: no cover - compiled
+    for k in range(outputs.shape[0]):
+        out = outputs[k]
+        output_touches[out] += 1
+        for i in range(syn1.shape[1]):
+            syn1[out, i] += d_out[k, i]
+
+
 @numba.njit(cache=True, nogil=True, fastmath=True)  # lets LLVM vectorise the dot products
 def train_groups(syn0, syn1, centre, offsets, context, negatives, first, last, lr_from, lr_to,
                  groups_total, input_touches, output_touches):  # pragma: no cover - compiled
@@ -46,9 +73,7 @@ def train_groups(syn0, syn1, centre, offsets, context, negatives, first, last, l
     for g in range(first, last):
         lr = np.float32(lr_from + (lr_to - lr_from) * g / groups_total)
         target = centre[g]
-        outputs[0] = target
-        for k in range(1, width):
-            outputs[k] = negatives[g - first, k - 1]
+        _fill_outputs(outputs, target, negatives, g - first)
         start, stop = offsets[g], offsets[g + 1]
         d_out[:, :] = 0.0
         for j in range(start, stop):
@@ -61,13 +86,8 @@ def train_groups(syn0, syn1, centre, offsets, context, negatives, first, last, l
                 score = np.float32(0.0)
                 for i in range(dim):
                     score += syn0[row, i] * syn1[out, i]
-                signed = score if k == 0 else -score
-                t = math.tanh(0.5 * signed)
-                right = 0.5 + 0.5 * t
-                loss -= math.log(max(right, 1.1754944e-38))
-                err = np.float32((0.5 - 0.5 * t) * lr)
-                if k > 0:
-                    err = -err
+                pair_loss, err = _pair_error(score, k == 0, lr)
+                loss += pair_loss
                 for i in range(dim):
                     d_in[j - start, i] += err * syn1[out, i]
                     d_out[k, i] += err * syn0[row, i]
@@ -78,11 +98,7 @@ def train_groups(syn0, syn1, centre, offsets, context, negatives, first, last, l
             input_touches[row] += 1
             for i in range(dim):
                 syn0[row, i] += d_in[j - start, i]
-        for k in range(width):
-            out = outputs[k]
-            output_touches[out] += 1
-            for i in range(dim):
-                syn1[out, i] += d_out[k, i]
+        _apply_outputs(syn1, outputs, d_out, output_touches)
     return loss, pairs
 
 
@@ -104,9 +120,7 @@ def train_cbow_groups(syn0, syn1, centre, offsets, context, negatives, first, la
     for g in range(first, last):
         lr = np.float32(lr_from + (lr_to - lr_from) * g / groups_total)
         target = centre[g]
-        outputs[0] = target
-        for k in range(1, width):
-            outputs[k] = negatives[g - first, k - 1]
+        _fill_outputs(outputs, target, negatives, g - first)
         start, stop = offsets[g], offsets[g + 1]
         hidden[:] = 0.0
         for j in range(start, stop):
@@ -125,13 +139,8 @@ def train_cbow_groups(syn0, syn1, centre, offsets, context, negatives, first, la
             score = np.float32(0.0)
             for i in range(dim):
                 score += hidden[i] * syn1[out, i]
-            signed = score if k == 0 else -score
-            t = math.tanh(0.5 * signed)
-            right = 0.5 + 0.5 * t
-            loss -= math.log(max(right, 1.1754944e-38))
-            err = np.float32((0.5 - 0.5 * t) * lr)
-            if k > 0:
-                err = -err
+            pair_loss, err = _pair_error(score, k == 0, lr)
+            loss += pair_loss
             for i in range(dim):
                 d_hidden[i] += err * syn1[out, i]
                 d_out[k, i] += err * hidden[i]
@@ -141,9 +150,5 @@ def train_cbow_groups(syn0, syn1, centre, offsets, context, negatives, first, la
             input_touches[row] += 1
             for i in range(dim):
                 syn0[row, i] += d_hidden[i]
-        for k in range(width):
-            out = outputs[k]
-            output_touches[out] += 1
-            for i in range(dim):
-                syn1[out, i] += d_out[k, i]
+        _apply_outputs(syn1, outputs, d_out, output_touches)
     return loss, pairs

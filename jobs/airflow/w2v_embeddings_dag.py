@@ -83,42 +83,26 @@ with DAG(
     },
     tags=["w2v_spark", "embeddings"],
 ) as dag:
-    train = SparkSubmitOperator(
-        task_id="train",
-        conn_id=CONN_ID,
-        application=str(HOME / "jobs" / "train_embeddings.py"),
-        name="w2v_embeddings-train-{{ ds }}",
-        application_args=[
-            "--config", "{{ params.config }}",
-            "--input", "{{ params.corpus }}",
-            "--output", RUN_DIR,
-            "--resume",
-            "--set", "output.on_existing=overwrite",
-        ],
-        execution_timeout=timedelta(hours=12),
-        **archive_settings,
+    def spark_job(task_id: str, job: str, arguments: list[str], **options) -> SparkSubmitOperator:
+        """spark-submit ``jobs/<job>.py`` with ``arguments`` (templated)."""
+        return SparkSubmitOperator(
+            task_id=task_id, conn_id=CONN_ID, application=str(HOME / "jobs" / f"{job}.py"),
+            name=f"w2v_embeddings-{task_id}-{{{{ ds }}}}", application_args=arguments, **options)
+
+    train = spark_job(
+        "train", "train_embeddings",
+        ["--config", "{{ params.config }}", "--input", "{{ params.corpus }}", "--output", RUN_DIR,
+         "--resume", "--set", "output.on_existing=overwrite"],
+        execution_timeout=timedelta(hours=12), **archive_settings,
     )
-    evaluate = SparkSubmitOperator(
-        task_id="evaluate",
-        conn_id=CONN_ID,
-        application=str(HOME / "jobs" / "evaluate_embeddings.py"),
-        name="w2v_embeddings-evaluate-{{ ds }}",
-        application_args=[
-            "--embeddings", RUN_DIR,
-            "--require", "{{ params.quality_gate | join(',') }}",
-        ],
+    evaluate = spark_job(
+        "evaluate", "evaluate_embeddings",
+        ["--embeddings", RUN_DIR, "--require", "{{ params.quality_gate | join(',') }}"],
         retries=0,  # a failed gate is a verdict, not a transient error
     )
-    publish = SparkSubmitOperator(
-        task_id="publish",
-        conn_id=CONN_ID,
-        application=str(HOME / "jobs" / "publish_embeddings.py"),
-        name="w2v_embeddings-publish-{{ ds }}",
-        application_args=[
-            "--run", RUN_DIR,
-            "--pointer", "{{ params.output_root }}/LATEST.json",
-            "--label", "{{ ds }}",
-        ],
+    publish = spark_job(
+        "publish", "publish_embeddings",
+        ["--run", RUN_DIR, "--pointer", "{{ params.output_root }}/LATEST.json", "--label", "{{ ds }}"],
     )
 
     train >> evaluate >> publish
