@@ -233,24 +233,33 @@ class Requirement:
         return cls(text.strip(), match["method"], match["benchmark"], statistic, match["op"], bound)
 
 
+def benchmark_name(entry: dict) -> str:
+    """A report entry's benchmark as requirements name it: its file name without extension."""
+    return Path(entry["name"]).stem
+
+
+def headline(report: dict) -> dict[str, float]:
+    """benchmark → Spearman ρ (pair sets) or accuracy (analogy sets) of one method's report."""
+    values = {benchmark_name(p): p["spearman"] for p in report["pairs"]}
+    values.update({benchmark_name(a): a["accuracy"] for a in report["analogies"]})
+    return values
+
+
 def measured(report: dict, benchmark: str, statistic: str) -> float:
     """The value of ``benchmark.statistic`` in one method's :func:`evaluate` report.
 
     Raises:
         KeyError: no such benchmark or statistic in the report (message lists what there is).
     """
-    def stem(name):
-        return Path(name).stem
-
     for pair in report["pairs"]:
-        if stem(pair["name"]) == benchmark and statistic in PAIR_STATISTICS:
+        if benchmark_name(pair) == benchmark and statistic in PAIR_STATISTICS:
             return float(pair[statistic])
     for analogy in report["analogies"]:
-        if stem(analogy["name"]) == benchmark and statistic in ANALOGY_STATISTICS:
+        if benchmark_name(analogy) == benchmark and statistic in ANALOGY_STATISTICS:
             if statistic in ("semantic", "syntactic"):
                 return float(analogy["totals"][statistic]["accuracy"])
             return float(analogy[statistic])
-    names = [stem(p["name"]) for p in report["pairs"]] + [stem(a["name"]) for a in report["analogies"]]
+    names = [benchmark_name(entry) for entry in report["pairs"] + report["analogies"]]
     raise KeyError(f"no {benchmark}.{statistic} in the evaluation (benchmarks: {', '.join(names)})")
 
 

@@ -12,25 +12,8 @@ from __future__ import annotations
 import numpy as np
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import (
-    FloatType,
-    IntegerType,
-    StringType,
-    StructField,
-    StructType,
-)
 
 from w2v_spark.embeddings import unit_rows
-
-#: ``neighbors/`` Parquet: one row per (word, neighbour), rank 1 = closest.
-NEIGHBORS = StructType(
-    [
-        StructField("word", StringType(), nullable=False),
-        StructField("neighbor", StringType(), nullable=False),
-        StructField("rank", IntegerType(), nullable=False),
-        StructField("cosine", FloatType(), nullable=False),
-    ]
-)
 
 
 def _block(rows) -> tuple[np.ndarray, list[str], np.ndarray]:
@@ -68,7 +51,7 @@ def nearest_neighbors(spark: SparkSession, embeddings: DataFrame, *, topn: int =
 
     Input: ``schemas.EMBEDDINGS``. ``words`` restricts the queried words (all when None); the
     candidates are always the whole vocabulary.
-    Output schema (:data:`NEIGHBORS`)::
+    Output schema (:data:`~w2v_spark.schemas.NEIGHBORS`)::
 
         word      string
         neighbor  string

@@ -121,6 +121,7 @@ def _run(spark: SparkSession, config: JobConfig, input_path: str, output: io.Out
             results[method] = _train_ppmi_svd(spark, config, corpus, output, prefix, timer)
     spark.sparkContext.setJobDescription(None)
 
+    driver_versions = versions()
     manifest = {
         "format_version": FORMAT_VERSION,
         "method": methods[0] if not nested else list(methods),
@@ -132,8 +133,8 @@ def _run(spark: SparkSession, config: JobConfig, input_path: str, output: io.Out
                        "most_frequent": corpus.words[:10]},
         "timings_seconds": timer.rounded(),
         "outputs": {},
-        "versions": versions(),
-        "executor_versions": executor_versions(spark),
+        "versions": driver_versions,
+        "executor_versions": executor_versions(spark, driver_versions),
     }
     for method, (section, outputs) in results.items():
         manifest.update(section)
@@ -381,12 +382,11 @@ def versions() -> dict[str, str]:
     return found
 
 
-def executor_versions(spark: SparkSession) -> dict[str, str]:
-    """:func:`versions` as seen by an executor's Python worker — on a cluster, the environment
+def executor_versions(spark: SparkSession, driver: dict[str, str]) -> dict[str, str]:
+    """:func:`versions` as seen by an executor's Python worker (compared with ``driver``'s) — on a cluster, the environment
     shipped with ``--archives`` (``prefix`` under ``./environment``). A mismatch with the driver
     is logged: different NumPy builds can change the trained bits."""
     found = spark.sparkContext.parallelize([0], 1).map(lambda _: versions()).collect()[0]
-    driver = versions()
     differing = [k for k in ("python", "w2v_spark", "numpy", "scipy", "pyarrow")
                  if found.get(k) != driver[k]]
     if differing:

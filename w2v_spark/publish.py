@@ -13,22 +13,13 @@ from __future__ import annotations
 import json
 import logging
 import os
-from datetime import UTC, datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from w2v_spark.errors import InputDataError
+from w2v_spark.evaluation import headline
 
 log = logging.getLogger(__name__)
-
-
-def _headline(reports: dict) -> dict:
-    """method → {benchmark: Spearman ρ or analogy accuracy}, for a glance at the pointer."""
-    summary = {}
-    for method, report in reports.items():
-        values = {Path(p["name"]).stem: round(p["spearman"], 4) for p in report["pairs"]}
-        values.update({Path(a["name"]).stem: round(a["accuracy"], 4) for a in report["analogies"]})
-        summary[method] = values
-    return summary
 
 
 def publish(run: str | Path, pointer: str | Path, label: str | None = None) -> dict:
@@ -59,7 +50,8 @@ def publish(run: str | Path, pointer: str | Path, label: str | None = None) -> d
     content = {
         "path": str(run), "label": label, "run_id": manifest.get("run_id"),
         "published_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "evaluation": _headline(json.loads((run / "evaluation.json").read_text())),
+        "evaluation": {method: {name: round(value, 4) for name, value in headline(report).items()}
+                       for method, report in json.loads((run / "evaluation.json").read_text()).items()},
     }
     pointer.parent.mkdir(parents=True, exist_ok=True)
     partial = pointer.with_name(f".{pointer.name}.partial")

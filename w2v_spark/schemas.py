@@ -64,3 +64,13 @@ PPMI = StructType(
         StructField("ppmi", DoubleType(), nullable=False),
     ]
 )
+
+#: ``neighbors/`` Parquet: one row per (word, neighbour), rank 1 = closest.
+NEIGHBORS = StructType(
+    [
+        StructField("word", StringType(), nullable=False),
+        StructField("neighbor", StringType(), nullable=False),
+        StructField("rank", IntegerType(), nullable=False),
+        StructField("cosine", FloatType(), nullable=False),
+    ]
+)

@@ -18,6 +18,12 @@ import numpy as np
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
+def _group_rate(lr_from, lr_to, group, groups_total):  # pragma: no cover - compiled
+    """The learning rate of group ``group``: linear from ``lr_from`` (group 0) to ``lr_to``."""
+    return np.float32(lr_from + (lr_to - lr_from) * group / groups_total)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
 def _fill_outputs(outputs, target, negatives, row):  # pragma: no cover - compiled
     """``outputs`` ← the centre word, then its negatives (row ``row`` of ``negatives``)."""
     outputs[0] = target
@@ -71,7 +77,7 @@ def train_groups(syn0, syn1, centre, offsets, context, negatives, first, last, l
     loss = 0.0
     pairs = 0
     for g in range(first, last):
-        lr = np.float32(lr_from + (lr_to - lr_from) * g / groups_total)
+        lr = _group_rate(lr_from, lr_to, g, groups_total)
         target = centre[g]
         _fill_outputs(outputs, target, negatives, g - first)
         start, stop = offsets[g], offsets[g + 1]
@@ -118,7 +124,7 @@ def train_cbow_groups(syn0, syn1, centre, offsets, context, negatives, first, la
     loss = 0.0
     pairs = 0
     for g in range(first, last):
-        lr = np.float32(lr_from + (lr_to - lr_from) * g / groups_total)
+        lr = _group_rate(lr_from, lr_to, g, groups_total)
         target = centre[g]
         _fill_outputs(outputs, target, negatives, g - first)
         start, stop = offsets[g], offsets[g + 1]

@@ -43,7 +43,7 @@ def test_requirements_hold_or_fail_per_method(report):
         {**p, "spearman": p["spearman"] - 0.5} for p in report["pairs"]]}}
     rho = report["pairs"][0]["spearman"]
     accuracy = report["analogies"][0]["accuracy"]
-    assert 0.2 < accuracy < 0.95  # the structured vectors answer many questions, not all
+    assert 0.2 < accuracy < 0.95  # many questions right, not all (measured: 84.6 % at restrict 900)
     gate = [Requirement.parse(f"wordsim353.spearman>={rho - 0.01}")]
     assert check_requirements({"sgns": report}, gate) == []
     failures = check_requirements(reports, gate)
