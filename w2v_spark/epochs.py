@@ -1,9 +1,11 @@
 """One training epoch on Spark, in one of two ways (``[sgns] partition_mode``).
 
 ``"stratified"`` (default): ownership of model rows (:mod:`w2v_spark.strata`). Each data
-partition cuts its windows into blocks keyed by (round, stratum, bucket); one shuffle per epoch
-brings every block to its trainer; then, round after round, ``P`` strata run one after the other,
-each as one Spark job of ``P`` tasks whose written rows are disjoint. The driver puts the touched rows back in place: no averaging.
+partition cuts its windows into blocks of (round, stratum, bucket); one shuffle per epoch brings
+every block to its trainer; then, round after round, ``P`` strata run one after the other, each
+as a stage of ``P`` trainers whose rows are disjoint. A trainer holds only its two slices of the
+model, which travel to the next stratum's trainers through a shuffle: no averaging, and the
+driver sees the model once per epoch, not once per stratum.
 
 ``"averaging"``: every partition trains a copy of the whole model on its own documents and the
 driver averages the copies' changes, each row weighted by how often each partition touched it.
@@ -25,22 +27,15 @@ import numpy as np
 from w2v_spark.merge import RowUpdate, merge_updates
 from w2v_spark.sampling import NoiseTable, build_noise_table
 from w2v_spark.sgns import (
+    PartitionStats,
     TrainSettings,
     Windows,
     document_slices,
-    new_stats,
     sample_windows,
     train_partition,
     train_windows,
 )
-from w2v_spark.strata import (
-    assign_buckets,
-    block_id,
-    bucket_noise,
-    pack_block,
-    split_blocks,
-    unpack_block,
-)
+from w2v_spark.strata import Deal, assign_buckets, pack_block, split_blocks, unpack_block
 
 
 @dataclass(frozen=True)
@@ -169,16 +164,17 @@ def round_documents(offsets: np.ndarray, round_index: int, rounds: int) -> tuple
     return min(cut[0], documents), min(cut[1], documents) if round_index + 1 < rounds else documents
 
 
-def _block_task(partition, rows, *, tables, assignments, plan):
-    """Map side: this data partition's windows of every round of the epoch, cut into blocks keyed
-    by :func:`_round_block` (round, stratum, bucket), about a million tokens at a time (pieces are
-    ordered by (partition, slice) downstream)."""
+def _block_task(partition, rows, *, tables, deals, plan):
+    """Map side: this data partition's windows of every round of the epoch, cut into the blocks
+    of :func:`~w2v_spark.strata.block_id` (stratum, centre bucket), about a million tokens at a
+    time, with word ids translated to rows of the trainers' slices. Keyed by trainer (the centre
+    bucket); pieces are ordered by (partition, slice) downstream."""
     _inject_failure(plan, partition)
     table = tables.value
     for ids, offsets in rows:
         for round_index in range(plan.rounds):
             rng = plan.rng(partition, 0, round_index)
-            assignment = assignments.value[round_index]
+            deal = deals.value[round_index]
             start, stop = round_documents(offsets, round_index, plan.rounds)
             part = offsets[start : stop + 1]
             for piece, (lo, hi) in enumerate(document_slices(part)):
@@ -187,105 +183,150 @@ def _block_task(partition, rows, *, tables, assignments, plan):
                     ids[first:last], part[lo : hi + 1] - first,
                     keep_probability=table.keep_probability, window=plan.settings.window, rng=rng,
                 )
-                blocks = split_blocks(windows, assignment, plan.partitions)
+                blocks = split_blocks(windows, deal.bucket, plan.partitions)
                 # Corpus statistics travel with block 0 so that they are counted exactly once.
                 blocks.setdefault(0, Windows.concatenate([]))
                 for key, block in blocks.items():
-                    stats = (int(last - first), kept) if key == 0 else (0, 0)
-                    yield (_round_block(round_index, key, plan.partitions),
-                           ((partition, piece), stats, pack_block(block, table.counts.shape[0])))
+                    stratum, trainer = divmod(key, plan.partitions)
+                    local = Windows(centre=deal.rank[block.centre], offsets=block.offsets,
+                                    context=deal.rank[block.context])
+                    yield trainer, (_BLOCK, (round_index, stratum), (partition, piece),
+                                    (int(last - first), kept) if key == 0 else (0, 0),
+                                    pack_block(local, deal.largest()))
 
 
-def _round_block(round_index: int, block: int, partitions: int) -> int:
-    """Shuffle key of ``block`` (:func:`~w2v_spark.strata.block_id`) in round ``round_index``."""
-    return round_index * partitions * partitions + block
+# Record kinds of the stratified epoch's stages (the first item of every value).
+_BLOCK, _ROWS, _STATS = 0, 1, 2
+# Model slices: which matrix.
+_INPUT, _OUTPUT = 0, 1
 
 
-def _block_key(key: int) -> int:
+def _trainer(key: int) -> int:
+    """Partition function of every stratified shuffle: the key is the trainer's index."""
     return key
 
 
-def _stratum_task(rows, *, model, tables, assignments, plan, stratum, round_index):
-    """Reduce side: train one block; return the rows written (all owned by this block)."""
-    pieces = sorted((value for _, value in rows), key=lambda piece: piece[0])  # fixed order
-    if not pieces:
-        return
-    raw = sum(piece[1][0] for piece in pieces)
-    kept = sum(piece[1][1] for piece in pieces)
-    windows = Windows.concatenate([unpack_block(piece[2]) for piece in pieces])
-    syn0_start, syn1_start = model.value
+def _slice(kind: int, words: np.ndarray, pieces: list) -> np.ndarray:
+    """Rows ``words`` (ascending) of one matrix, put together from the ``(kind, words, values)``
+    pieces the previous stage sent, whatever order they came in."""
+    parts = [p for p in pieces if p[1] == kind]
+    got = np.concatenate([p[2] for p in parts]) if parts else np.zeros(0, np.int32)
+    order = np.argsort(got, kind="stable")
+    if not np.array_equal(got[order], words):
+        raise RuntimeError(f"stratified epoch: a trainer received {got.size} rows of matrix "
+                           f"{kind} instead of its slice's {words.size}")
+    return np.concatenate([p[3] for p in parts])[order]
+
+
+def _stratum_task(trainer, rows, *, model, tables, deals, plan, stratum, round_index, last):
+    """One trainer in one stratum: train its block, then send its model slices on.
+
+    Trainer ``b`` holds the output vectors (``syn1``) of bucket ``b`` and the input vectors
+    (``syn0``) of bucket ``(b + stratum) mod P``: exactly the rows its block reads and writes.
+    They come from ``model`` (the broadcast model, in the epoch's first stage) or from the
+    previous stage's ``_ROWS`` records, and leave as ``_ROWS`` records keyed by the trainer that
+    needs them next (the driver, after the epoch's last stage). ``_STATS`` records of all
+    earlier stages are passed on, so that the last stage carries the epoch's statistics.
+    """
+    pieces, received, carried = [], [], []
+    for _, value in rows:
+        if value[0] == _BLOCK:
+            if value[1] == (round_index, stratum):
+                pieces.append(value)
+        elif value[0] == _ROWS:
+            received.append(value)
+        else:
+            carried.append(value)
+    pieces.sort(key=lambda piece: piece[2])  # fixed order, whatever the shuffle's
+    deal = deals.value[round_index]
     table = tables.value
-    assignment = assignments.value[round_index]
-    bucket = int(assignment[windows.centre[0]]) if windows.groups else -1
-    stats = new_stats(syn0_start.shape[0])
-    syn0, syn1 = syn0_start, syn1_start
+    context_bucket = (trainer + stratum) % plan.partitions
+    output_words, input_words = deal.words(trainer), deal.words(context_bucket)
+    if model is not None:
+        syn0_full, syn1_full = model.value
+        syn0, syn1 = syn0_full[input_words], syn1_full[output_words]  # copies
+    else:
+        syn0, syn1 = _slice(_INPUT, input_words, received), _slice(_OUTPUT, output_words, received)
+    del received
+    windows = Windows.concatenate([unpack_block(piece[4]) for piece in pieces])
+    stats = PartitionStats(input_touches=np.zeros(input_words.size, np.int64),
+                           output_touches=np.zeros(output_words.size, np.int64))
     if windows.groups:
-        syn0, syn1 = syn0_start.copy(), syn1_start.copy()
-        noise = bucket_noise(table.counts, assignment, bucket, table.ns_exponent)
         train_windows(
-            syn0, syn1, windows, noise=noise, settings=plan.settings,
+            syn0, syn1, windows, noise=deal.noise(table.counts, trainer, table.ns_exponent),
+            settings=plan.settings,
             progress=plan.progress(
                 (round_index + stratum / plan.partitions) / plan.rounds,
                 (round_index + (stratum + 1) / plan.partitions) / plan.rounds,
             ),
-            rng=plan.rng(plan.partitions + stratum, bucket, round_index), stats=stats,
+            rng=plan.rng(plan.partitions + stratum, trainer, round_index), stats=stats,
+            vocab_size=table.counts.shape[0],
         )
-    yield (
-        bucket,
-        (raw, kept, stats.pairs, stats.loss),
-        RowUpdate.from_matrices(syn0_start, syn0, stats.input_touches),
-        RowUpdate.from_matrices(syn1_start, syn1, stats.output_touches),
-    )
+    numbers = (sum(p[3][0] for p in pieces), sum(p[3][1] for p in pieces), stats.pairs, stats.loss)
+    yield trainer, (_STATS, (round_index, stratum, trainer), numbers)
+    for record in carried:
+        yield trainer, record
+    for kind, words, values in ((_INPUT, input_words, syn0), (_OUTPUT, output_words, syn1)):
+        if last:
+            yield trainer, (_ROWS, kind, words, values)
+            continue
+        # Who holds these rows in the next stage: the output rows of bucket q go to trainer q,
+        # the input rows of bucket q to the trainer whose context bucket is q.
+        next_round, next_stratum = ((round_index, stratum + 1) if stratum + 1 < plan.partitions
+                                    else (round_index + 1, 0))
+        bucket = deals.value[next_round].bucket[words]
+        holder = bucket if kind == _OUTPUT else (bucket - next_stratum) % plan.partitions
+        for target in np.unique(holder):
+            mine = holder == target
+            yield int(target), (_ROWS, kind, words[mine], values[mine])
 
 
 def run_stratified_epoch(sc, corpus, syn0, syn1, tables, plan: EpochPlan, split: Split) -> tuple:
     """Returns ``(raw words, trained words, pairs, loss)``; updates ``syn0``/``syn1`` in place.
 
     The epoch runs as ``plan.rounds`` rounds, each over a ``1 / rounds`` slice of every partition's
-    documents with freshly dealt buckets, as ``P`` stratum jobs; one shuffle per epoch carries
-    the blocks of every round.
+    documents with freshly dealt buckets, in ``P`` strata. It is one Spark job: one map stage cuts
+    the blocks of every round and stratum (one shuffle, keyed by trainer), then each stratum is a
+    stage of ``P`` trainers whose model slices reach the next stratum's trainers through a
+    shuffle. The model leaves the driver once (a broadcast) and comes back once (the last
+    stratum's slices), however many strata the epoch has.
     """
     table = tables.value
     parts = plan.partitions
     mass = table.counts * table.keep_probability  # expected training tokens per word
-    # One shuffle per epoch carries the blocks of all its rounds: one map stage, not one per round.
-    assignments = sc.broadcast(np.stack([
-        assign_buckets(mass, parts, plan.rng(2**31, round_index)) for round_index in range(plan.rounds)
-    ]))
-    totals = np.zeros(4)
-    try:
-        blocks = corpus.mapPartitionsWithIndex(functools.partial(
-            _block_task, tables=tables, assignments=assignments, plan=plan,
-        )).partitionBy(plan.rounds * parts * parts, _block_key)
-        for round_index in range(plan.rounds):
-            for stratum in range(parts):
-                totals += _run_stratum(sc, blocks, syn0, syn1, tables, assignments, plan, split,
-                                       stratum, round_index)
-    finally:
-        assignments.destroy()
-    return int(totals[0]), int(totals[1]), int(totals[2]), float(totals[3])
-
-
-def _run_stratum(sc, blocks, syn0, syn1, tables, assignments, plan, split, stratum, round_index):
-    parts = plan.partitions
+    deals = sc.broadcast([
+        Deal.of(assign_buckets(mass, parts, plan.rng(2**31, round_index)), parts)
+        for round_index in range(plan.rounds)
+    ])
     with split("broadcast"):
         model = sc.broadcast((syn0, syn1))
     try:
-        # The epoch's first job also runs the map side (windows, blocks, shuffle write).
+        blocks = corpus.mapPartitionsWithIndex(functools.partial(
+            _block_task, tables=tables, deals=deals, plan=plan,
+        )).partitionBy(parts, _trainer)
+        stages = [(r, s) for r in range(plan.rounds) for s in range(parts)]
+        state = blocks
+        for index, (round_index, stratum) in enumerate(stages):
+            last = index == len(stages) - 1
+            # Both sides are partitioned by _trainer, so the union pairs trainer b's blocks with
+            # the slices sent to b (no shuffle of its own).
+            inputs = blocks if index == 0 else blocks.union(state)
+            state = inputs.mapPartitionsWithIndex(functools.partial(
+                _stratum_task, model=model if index == 0 else None, tables=tables, deals=deals,
+                plan=plan, stratum=stratum, round_index=round_index, last=last,
+            ))
+            if not last:
+                state = state.partitionBy(parts, _trainer)
         with split("train"):
-            task = functools.partial(_stratum_task, model=model, tables=tables,
-                                     assignments=assignments, plan=plan, stratum=stratum,
-                                     round_index=round_index)
-            keys = [_round_block(round_index, block_id(stratum, bucket, parts), parts)
-                    for bucket in range(parts)]
-            results = sorted(sc.runJob(blocks, task, keys), key=lambda r: r[0])
+            records = [value for _, value in state.collect()]
     finally:
         model.destroy()
-    totals = np.zeros(4)
+        deals.destroy()
     with split("merge"):
-        for _, numbers, input_update, output_update in results:
-            # Disjoint rows: each belongs to exactly one block of this stratum.
-            syn0[input_update.rows] += input_update.delta
-            syn1[output_update.rows] += output_update.delta
+        for _, kind, words, values in (r for r in records if r[0] == _ROWS):
+            (syn0 if kind == _INPUT else syn1)[words] = values
+        totals = np.zeros(4)
+        # Summed in (round, stratum, trainer) order: the loss is the same float every run.
+        for _, _, numbers in sorted((r for r in records if r[0] == _STATS), key=lambda r: r[1]):
             totals += numbers
-    return totals
+    return int(totals[0]), int(totals[1]), int(totals[2]), float(totals[3])

@@ -26,7 +26,7 @@ from importlib import metadata
 import numpy as np
 import pyarrow as pa
 from pyspark import StorageLevel
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
 
 from w2v_spark import io
@@ -113,12 +113,15 @@ def _run(spark: SparkSession, config: JobConfig, input_path: str, output: io.Out
     # One method: its outputs at the top of DIR (the layout of the spine). Several: DIR/<method>/.
     nested = len(methods) > 1
     results = {}
-    for method in methods:
-        prefix = f"{method}/" if nested else ""
-        if method == "sgns":
-            results[method] = _train_sgns(spark, config, corpus, output, prefix, timer, resume)
-        else:
-            results[method] = _train_ppmi_svd(spark, config, corpus, output, prefix, timer)
+    try:
+        for method in methods:
+            prefix = f"{method}/" if nested else ""
+            if method == "sgns":
+                results[method] = _train_sgns(spark, config, corpus, output, prefix, timer, resume)
+            else:
+                results[method] = _train_ppmi_svd(spark, config, corpus, output, prefix, timer)
+    finally:
+        corpus.documents.unpersist()  # kept only for a single-file input (_read_corpus)
     spark.sparkContext.setJobDescription(None)
 
     driver_versions = versions()
@@ -152,22 +155,46 @@ def _read_corpus(spark: SparkSession, config: JobConfig, input_path: str, timer:
     with timer("input check"):
         sc.setJobDescription("checking the input")
         input_stats = _check_input(lines, column, input_path, config.input.max_line_length)
-    # Not cached: tokenizing again for encoding (≈ 2 s on bench-en) is cheaper than holding every
-    # token string in executor memory between the two passes.
     documents = lines.transform(
         tokenize, column=column, lowercase=tok.lowercase, token_pattern=tok.token_pattern,
         min_token_length=tok.min_token_length, max_sentence_length=tok.max_sentence_length,
     )
+    cores, parts = sc.defaultParallelism, lines.rdd.getNumPartitions()
+    if parts < cores:
+        # A single .gz (or a few files) is read and tokenized by one task per pass. Tokenized
+        # once, spread over the cores and kept for the later passes (encoding, co-occurrences),
+        # it costs one shuffle instead of single-core passes (bench-en: −2.7 s end to end).
+        # Splittable input is tokenized again instead: cheaper than holding every token string.
+        log.info("input has %d partition(s) for %d cores: tokenizing once and keeping the "
+                 "documents (memory and disk)", parts, cores)
+        documents = documents.repartition(cores, "doc_id").persist(StorageLevel.MEMORY_AND_DISK)
 
-    with timer("vocabulary"):
-        sc.setJobDescription("vocabulary: counting words")
-        word_counts = documents.transform(count_words).cache()
+    try:
+        with timer("vocabulary"):
+            sc.setJobDescription("vocabulary: counting words")
+            vocab, totals = _count_vocabulary(documents, config, input_path)
+    except BaseException:
+        documents.unpersist()  # no-op unless kept above
+        raise
+    corpus_tokens, voc = int(totals["tokens"]), config.vocab
+    words = vocab.column("word").to_pylist()
+    counts = vocab.column("count").to_numpy()
+    log.info("corpus: %d tokens, %d distinct; vocabulary: %d words (min_count %d), %d tokens",
+             corpus_tokens, totals["types"], len(words), voc.min_count, int(counts.sum()))
+    stats = {"tokens": corpus_tokens, "distinct_words": int(totals["types"]), **input_stats}
+    return Corpus(documents=documents, vocab=vocab, words=words, counts=counts, stats=stats)
+
+
+def _count_vocabulary(documents: DataFrame, config: JobConfig, input_path: str) -> tuple[pa.Table, Row]:
+    """The vocabulary table (sorted by id) and the corpus totals (``tokens``, ``types``); refuses a
+    corpus without tokens or a vocabulary emptied by ``min_count``."""
+    word_counts = documents.transform(count_words).cache()
+    try:
         totals = word_counts.agg(F.sum("count").alias("tokens"), F.count("*").alias("types")).first()
-        corpus_tokens = int(totals["tokens"] or 0)
-        if corpus_tokens == 0:
+        if not totals["tokens"]:
             raise InputDataError(
                 f"input {input_path} contains no tokens (empty, or no text matches "
-                f"tokenize.token_pattern {tok.token_pattern!r})"
+                f"tokenize.token_pattern {config.tokenize.token_pattern!r})"
             )
         voc = config.vocab
         vocab = word_counts.transform(
@@ -179,13 +206,9 @@ def _read_corpus(spark: SparkSession, config: JobConfig, input_path: str, timer:
                 f"vocabulary is empty: no word occurs vocab.min_count={voc.min_count} times "
                 f"(the most frequent, {top['word']!r}, occurs {top['count']} times); lower vocab.min_count"
             )
+        return vocab, totals
+    finally:
         word_counts.unpersist()
-    words = vocab.column("word").to_pylist()
-    counts = vocab.column("count").to_numpy()
-    log.info("corpus: %d tokens, %d distinct; vocabulary: %d words (min_count %d), %d tokens",
-             corpus_tokens, totals["types"], len(words), voc.min_count, int(counts.sum()))
-    stats = {"tokens": corpus_tokens, "distinct_words": int(totals["types"]), **input_stats}
-    return Corpus(documents=documents, vocab=vocab, words=words, counts=counts, stats=stats)
 
 
 def _check_input(lines: DataFrame, column: str, input_path: str, max_line_length: int) -> dict:

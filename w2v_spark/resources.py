@@ -4,9 +4,11 @@ SGNS keeps two ``vocab × dim`` float32 matrices. Where they live during an epoc
 
 * driver JVM (``spark.driver.memory``): the broadcast of both matrices is stored in its block
   manager, besides Spark's own ~300 MB;
-* ``spark.driver.maxResultSize``: one Spark job's results, at most every row of both matrices;
-* each Python worker (``spark.executor.pyspark.memory`` when set, per executor): the broadcast
-  copy, a working copy and the rows it sends back, ≈ 3 × the model, per concurrent task.
+* ``spark.driver.maxResultSize``: one epoch job's results, at most every row of both matrices;
+* each Python worker (``spark.executor.pyspark.memory`` when set, per executor), per concurrent
+  task: in averaging mode the broadcast copy, a working copy and the rows it sends back, ≈ 3 × the
+  model; in stratified mode the broadcast and two slices in an epoch's first stratum, ≈ (1 + 2/P)
+  × the model, then only the slices. The guard asks for the larger.
 
 The driver's Python process holds the model and one job's results; Spark does not bound it.
 """

@@ -227,18 +227,21 @@ def train_windows(
     progress: tuple[float, float],
     rng: np.random.Generator,
     stats: PartitionStats,
+    vocab_size: int | None = None,
 ) -> None:
     """Train all groups of ``windows`` in order, updating ``syn0``/``syn1`` in place.
 
     Args:
-        syn0: ``(vocab_size, d) float32`` input vectors (the embeddings).
-        syn1: ``(vocab_size, d) float32`` output vectors.
-        noise: anything with ``sample(rng, shape) -> int32 word ids`` (a :class:`NoiseTable`).
+        syn0: ``(rows, d) float32`` input vectors (the embeddings), indexed by ``windows.context``.
+        syn1: ``(rows, d) float32`` output vectors, indexed by ``windows.centre`` and the noise.
+        noise: anything with ``sample(rng, shape) -> int32 row ids`` (a :class:`NoiseTable`).
         progress: ``(start, end)`` fraction of the whole run these groups cover; the learning rate
             decays linearly from ``alpha`` at 0 to ``min_alpha`` at 1 as the groups go by.
         stats: accumulates loss, pairs and per-row touch counts.
+        vocab_size: the vocabulary's size, which caps the step (:func:`step_size`); by default
+            ``syn0``'s rows. A stratified trainer holds slices of the model and passes it.
     """
-    batch = step_size(settings.batch_centers, syn0.shape[0])
+    batch = step_size(settings.batch_centers, vocab_size or syn0.shape[0])
     lr_from, lr_to = (settings.alpha - (settings.alpha - settings.min_alpha) * p for p in progress)
     groups = windows.groups
     if settings.loss == "softmax":

@@ -79,24 +79,46 @@ def split_blocks(windows: Windows, assignment: np.ndarray, buckets: int) -> dict
 
 
 @dataclass(frozen=True)
-class BucketNoise:
-    """Negative sampling restricted to one bucket: ∝ count^exponent over that bucket's words."""
+class Deal:
+    """One round's buckets, and where each word sits in its bucket's slice of the model.
 
-    words: np.ndarray  # (k,) int32 word ids of the bucket
-    table: object  # NoiseTable over those words
+    A trainer holds only the rows of its buckets, as a slice whose row ``i`` is the bucket's
+    ``i``-th word in id order; blocks carry word ids already translated to those rows.
 
-    def sample(self, rng: np.random.Generator, shape) -> np.ndarray:
-        return self.words[self.table.sample(rng, shape)]
+    Attributes:
+        bucket: ``(vocab_size,) int32`` bucket of each word id (:func:`assign_buckets`).
+        rank: ``(vocab_size,) int32`` row of each word in its bucket's slice.
+    """
 
+    bucket: np.ndarray
+    rank: np.ndarray
 
-def bucket_noise(counts: np.ndarray, assignment: np.ndarray, bucket: int, exponent: float) -> BucketNoise:
-    words = np.flatnonzero(assignment == bucket).astype(np.int32)
-    return BucketNoise(words=words, table=build_noise_table(counts[words], exponent))
+    @classmethod
+    def of(cls, assignment: np.ndarray, buckets: int) -> "Deal":
+        sizes = np.bincount(assignment, minlength=buckets)
+        starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+        order = np.argsort(assignment, kind="stable")  # by bucket, ids ascending within one
+        rank = np.empty(assignment.shape[0], dtype=np.int32)
+        rank[order] = np.arange(assignment.shape[0]) - np.repeat(starts, sizes)
+        return cls(bucket=assignment.astype(np.int32, copy=False), rank=rank)
+
+    def words(self, bucket: int) -> np.ndarray:
+        """``(k,) int32`` word ids of ``bucket`` in id order: the rows of its slice."""
+        return np.flatnonzero(self.bucket == bucket).astype(np.int32)
+
+    def largest(self) -> int:
+        """Rows in the largest slice (bounds the local ids of a block)."""
+        return int(np.bincount(self.bucket).max()) if self.bucket.size else 0
+
+    def noise(self, counts: np.ndarray, bucket: int, exponent: float):
+        """Negative sampling restricted to ``bucket``: ∝ count^exponent over its words; draws
+        are rows of the bucket's slice."""
+        return build_noise_table(counts[self.words(bucket)], exponent)
 
 
 def pack_block(windows: Windows, vocab_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A block in the smallest dtypes that hold it, for the shuffle: word ids as ``uint16`` when
-    the vocabulary allows, per-group context counts instead of ``int64`` offsets (``uint8`` for
+    """A block in the smallest dtypes that hold it, for the shuffle: ids (below ``vocab_size``)
+    as ``uint16`` when they fit, per-group context counts instead of ``int64`` offsets (``uint8`` for
     windows up to 127). On bench-en this halves the bytes every epoch writes and reads.
 
     Returns ``(centre, contexts per group, context)``; :func:`unpack_block` inverts it exactly.

@@ -1,8 +1,8 @@
 """Distributed skip-gram training: the only module that touches RDDs and broadcasts.
 
 The encoded corpus is packed once into one pair of compact integer arrays per partition and
-cached; every epoch then runs as Spark jobs over it (:mod:`w2v_spark.epochs`), with the model
-broadcast to the tasks and only touched rows coming back to the driver.
+cached; every epoch then runs as one Spark job over it (:mod:`w2v_spark.epochs`): the model is
+broadcast once and comes back to the driver once per epoch.
 """
 
 from __future__ import annotations

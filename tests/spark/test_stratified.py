@@ -1,5 +1,5 @@
-"""Stratified epochs on Spark equal the same tasks run in plain Python, whatever the shuffle order;
-averaging mode runs and differs."""
+"""A stratified epoch on Spark (model slices handed from stratum to stratum through shuffles)
+equals the same epoch computed by its definition in one process, bit for bit."""
 
 from collections import defaultdict
 
@@ -13,13 +13,11 @@ from w2v_spark.epochs import (
     Split,
     Tables,
     _block_task,
-    _round_block,
-    _stratum_task,
     run_stratified_epoch,
 )
 from w2v_spark.sampling import build_noise_table
-from w2v_spark.sgns import TrainSettings
-from w2v_spark.strata import assign_buckets, block_id
+from w2v_spark.sgns import TrainSettings, Windows, new_stats, train_windows
+from w2v_spark.strata import Deal, assign_buckets, unpack_block
 from w2v_spark.tokenize import tokenize
 from w2v_spark.train import initial_model, pack_corpus
 from w2v_spark.vocab import build_vocab, count_words
@@ -34,28 +32,53 @@ class Held:
         self.value = value
 
 
+class WordNoise:
+    """A bucket's noise table drawing word ids instead of rows of the bucket's slice."""
+
+    def __init__(self, words, table):
+        self.words, self.table = words, table
+
+    def sample(self, rng, shape):
+        return self.words[self.table.sample(rng, shape)]
+
+
 def _reference_epoch(parts, syn0, syn1, tables, plan):
-    """The stratified epoch without Spark: same task functions, pieces fed in reverse order."""
+    """The stratified epoch by its definition, in one process and in place on the whole model:
+    round after round, stratum after stratum, every bucket's block with word ids and negatives
+    from that bucket. No slices, no shuffles, no records."""
+    parts_count = plan.partitions
     mass = tables.counts * tables.keep_probability
-    assignments = Held(np.stack([assign_buckets(mass, plan.partitions, plan.rng(2**31, r))
-                                 for r in range(plan.rounds)]))
+    deals = [Deal.of(assign_buckets(mass, parts_count, plan.rng(2**31, r)), parts_count)
+             for r in range(plan.rounds)]
     blocks = defaultdict(list)
     for index, part in enumerate(parts):
-        for key, value in _block_task(index, [part], tables=Held(tables), assignments=assignments,
-                                      plan=plan):
-            blocks[key].append((key, value))
-    for round_index in range(plan.rounds):
-        for stratum in range(plan.partitions):
-            model = Held((syn0.copy(), syn1.copy()))
-            for bucket in range(plan.partitions):
-                key = _round_block(round_index, block_id(stratum, bucket, plan.partitions),
-                                   plan.partitions)
-                for _, _, inputs, outputs in _stratum_task(
-                    reversed(blocks[key]), model=model, tables=Held(tables),
-                    assignments=assignments, plan=plan, stratum=stratum, round_index=round_index,
-                ):
-                    syn0[inputs.rows] += inputs.delta
-                    syn1[outputs.rows] += outputs.delta
+        for trainer, value in _block_task(index, [part], tables=Held(tables), deals=Held(deals),
+                                          plan=plan):
+            blocks[value[1], trainer].append(value)
+    totals = np.zeros(4)
+    for round_index, deal in enumerate(deals):
+        for stratum in range(parts_count):
+            for bucket in range(parts_count):
+                pieces = sorted(blocks[(round_index, stratum), bucket], key=lambda v: v[2])
+                local = Windows.concatenate([unpack_block(piece[4]) for piece in pieces])
+                centre_words = deal.words(bucket)
+                context_words = deal.words((bucket + stratum) % parts_count)
+                windows = Windows(centre=centre_words[local.centre], offsets=local.offsets,
+                                  context=context_words[local.context])
+                stats = new_stats(syn0.shape[0])
+                if windows.groups:
+                    train_windows(
+                        syn0, syn1, windows, settings=plan.settings,
+                        noise=WordNoise(centre_words,
+                                        deal.noise(tables.counts, bucket, tables.ns_exponent)),
+                        progress=plan.progress((round_index + stratum / parts_count) / plan.rounds,
+                                               (round_index + (stratum + 1) / parts_count)
+                                               / plan.rounds),
+                        rng=plan.rng(parts_count + stratum, bucket, round_index), stats=stats,
+                    )
+                totals += (sum(p[3][0] for p in pieces), sum(p[3][1] for p in pieces),
+                           stats.pairs, stats.loss)
+    return totals
 
 
 def test_spark_stratified_epoch_equals_reference(spark, tmp_path):
@@ -84,7 +107,8 @@ def test_spark_stratified_epoch_equals_reference(spark, tmp_path):
         raw, kept, pairs, loss = run_stratified_epoch(spark.sparkContext, corpus, syn0, syn1,
                                                       broadcast_tables, plan, split)
         assert set(split.seconds) == {"broadcast", "train", "merge"}
-        _reference_epoch(parts, ref0, ref1, tables, plan)
+        expected = _reference_epoch(parts, ref0, ref1, tables, plan)
+        assert (raw, kept, pairs, loss) == (expected[0], expected[1], expected[2], expected[3])
         assert raw == counts.sum() and 0 < kept <= raw and pairs > kept and np.isfinite(loss)
     broadcast_tables.destroy()
     corpus.unpersist()

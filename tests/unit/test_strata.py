@@ -5,9 +5,9 @@ import pytest
 
 from w2v_spark.sgns import Windows, sample_windows
 from w2v_spark.strata import (
+    Deal,
     assign_buckets,
     block_id,
-    bucket_noise,
     pack_block,
     split_blocks,
     unpack_block,
@@ -89,11 +89,21 @@ def test_blocks_partition_every_pair_exactly_once_with_single_writers(buckets):
     assert sorted(seen) == all_pairs
 
 
+def test_deal_ranks_words_within_their_bucket_in_id_order():
+    assignment = assign_buckets(np.random.default_rng(0).zipf(1.3, 101).astype(float), 4,
+                                np.random.default_rng(3))
+    deal = Deal.of(assignment, 4)
+    assert deal.largest() == np.bincount(assignment).max() == 26
+    for bucket in range(4):
+        words = deal.words(bucket)
+        assert np.all(np.diff(words) > 0) and np.all(assignment[words] == bucket)
+        assert deal.rank[words].tolist() == list(range(words.size))  # row i of the slice
+
+
 def test_bucket_noise_draws_only_its_bucket_in_proportion():
     counts = np.arange(1, 21, dtype=float)
-    assignment = np.arange(20) % 2
-    noise = bucket_noise(counts, assignment, 1, 0.75)
-    draws = noise.sample(np.random.default_rng(0), 200000)
+    deal = Deal.of(np.arange(20) % 2, 2)
+    draws = deal.words(1)[deal.noise(counts, 1, 0.75).sample(np.random.default_rng(0), 200000)]
     assert set(np.unique(draws).tolist()) == set(range(1, 20, 2))
     freq = np.bincount(draws, minlength=20)[1::2] / draws.size
     target = counts[1::2] ** 0.75 / (counts[1::2] ** 0.75).sum()
