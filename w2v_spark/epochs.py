@@ -167,8 +167,8 @@ def round_documents(offsets: np.ndarray, round_index: int, rounds: int) -> tuple
 def _block_task(partition, rows, *, tables, deals, plan):
     """Map side: this data partition's windows of every round of the epoch, cut into the blocks
     of :func:`~w2v_spark.strata.block_id` (stratum, centre bucket), about a million tokens at a
-    time, with word ids translated to rows of the trainers' slices. Keyed by trainer (the centre
-    bucket); pieces are ordered by (partition, slice) downstream."""
+    time, with word ids translated to rows of the trainers' slices. Keyed by :func:`_stage_key`
+    (stage, trainer = centre bucket); pieces are ordered by (partition, slice) downstream."""
     _inject_failure(plan, partition)
     table = tables.value
     for ids, offsets in rows:
@@ -190,9 +190,12 @@ def _block_task(partition, rows, *, tables, deals, plan):
                     stratum, trainer = divmod(key, plan.partitions)
                     local = Windows(centre=deal.rank[block.centre], offsets=block.offsets,
                                     context=deal.rank[block.context])
-                    yield trainer, (_BLOCK, (round_index, stratum), (partition, piece),
-                                    (int(last - first), kept) if key == 0 else (0, 0),
-                                    pack_block(local, deal.largest()))
+                    stage = round_index * plan.partitions + stratum
+                    yield _stage_key(stage, trainer, plan.partitions), (
+                        _BLOCK, (round_index, stratum), (partition, piece),
+                        (int(last - first), kept) if key == 0 else (0, 0),
+                        pack_block(local, deal.largest()),
+                    )
 
 
 # Record kinds of the stratified epoch's stages (the first item of every value).
@@ -201,9 +204,34 @@ _BLOCK, _ROWS, _STATS = 0, 1, 2
 _INPUT, _OUTPUT = 0, 1
 
 
-def _trainer(key: int) -> int:
-    """Partition function of every stratified shuffle: the key is the trainer's index."""
+def _stage_key(stage: int, trainer: int, partitions: int) -> int:
+    """Shuffle key of what trainer ``trainer`` needs in stage ``stage`` (``round * P + stratum``):
+    every stratified shuffle has ``stages × P`` partitions, one per (stage, trainer)."""
+    return stage * partitions + trainer
+
+
+def _identity(key: int) -> int:
+    """Partition function of every stratified shuffle: the key is the partition."""
     return key
+
+
+def _stage_inputs(rdd, stage: int, partitions: int):
+    """Partitions ``stage * P .. stage * P + P - 1`` of ``rdd`` as an RDD of ``P`` partitions (in
+    order, so partition ``b`` is trainer ``b``'s), without computing or reading the others.
+
+    PySpark has no partition pruning; this wraps Spark's ``PartitionPruningRDD`` (a developer API
+    since Spark 1.0), whose filter is a Scala ``Set`` of partition indices (a Scala set is an
+    ``Int => Boolean``). Without it every stage would read the blocks of all stages (measured on
+    bench-en: 4 × the block bytes per epoch).
+    """
+    from pyspark.rdd import RDD
+
+    jvm = rdd.ctx._jvm
+    keep = jvm.org.apache.spark.api.python.PythonUtils.toSeq(
+        list(range(stage * partitions, (stage + 1) * partitions))).toSet()
+    pruned = jvm.org.apache.spark.rdd.PartitionPruningRDD.create(rdd._jrdd.rdd(), keep)
+    return RDD(jvm.org.apache.spark.api.java.JavaRDD(pruned, rdd._jrdd.classTag()), rdd.ctx,
+               rdd._jrdd_deserializer)
 
 
 def _slice(kind: int, words: np.ndarray, pieces: list) -> np.ndarray:
@@ -231,8 +259,7 @@ def _stratum_task(trainer, rows, *, model, tables, deals, plan, stratum, round_i
     pieces, received, carried = [], [], []
     for _, value in rows:
         if value[0] == _BLOCK:
-            if value[1] == (round_index, stratum):
-                pieces.append(value)
+            pieces.append(value)
         elif value[0] == _ROWS:
             received.append(value)
         else:
@@ -263,12 +290,14 @@ def _stratum_task(trainer, rows, *, model, tables, deals, plan, stratum, round_i
             vocab_size=table.counts.shape[0],
         )
     numbers = (sum(p[3][0] for p in pieces), sum(p[3][1] for p in pieces), stats.pairs, stats.loss)
-    yield trainer, (_STATS, (round_index, stratum, trainer), numbers)
+    stage = round_index * plan.partitions + stratum
+    key = _stage_key(stage + 1, trainer, plan.partitions)
+    yield key, (_STATS, (round_index, stratum, trainer), numbers)
     for record in carried:
-        yield trainer, record
+        yield key, record
     for kind, words, values in ((_INPUT, input_words, syn0), (_OUTPUT, output_words, syn1)):
         if last:
-            yield trainer, (_ROWS, kind, words, values)
+            yield key, (_ROWS, kind, words, values)
             continue
         # Who holds these rows in the next stage: the output rows of bucket q go to trainer q,
         # the input rows of bucket q to the trainer whose context bucket is q.
@@ -278,7 +307,8 @@ def _stratum_task(trainer, rows, *, model, tables, deals, plan, stratum, round_i
         holder = bucket if kind == _OUTPUT else (bucket - next_stratum) % plan.partitions
         for target in np.unique(holder):
             mine = holder == target
-            yield int(target), (_ROWS, kind, words[mine], values[mine])
+            yield _stage_key(stage + 1, int(target), plan.partitions), (
+                _ROWS, kind, words[mine], values[mine])
 
 
 def run_stratified_epoch(sc, corpus, syn0, syn1, tables, plan: EpochPlan, split: Split) -> tuple:
@@ -286,9 +316,9 @@ def run_stratified_epoch(sc, corpus, syn0, syn1, tables, plan: EpochPlan, split:
 
     The epoch runs as ``plan.rounds`` rounds, each over a ``1 / rounds`` slice of every partition's
     documents with freshly dealt buckets, in ``P`` strata. It is one Spark job: one map stage cuts
-    the blocks of every round and stratum (one shuffle, keyed by trainer), then each stratum is a
-    stage of ``P`` trainers whose model slices reach the next stratum's trainers through a
-    shuffle. The model leaves the driver once (a broadcast) and comes back once (the last
+    the blocks of every round and stratum (one shuffle, a partition per stage and trainer), then
+    each stratum is a stage of ``P`` trainers that read only their own blocks and whose model
+    slices reach the next stratum's trainers through a shuffle. The model leaves the driver once (a broadcast) and comes back once (the last
     stratum's slices), however many strata the epoch has.
     """
     table = tables.value
@@ -301,22 +331,24 @@ def run_stratified_epoch(sc, corpus, syn0, syn1, tables, plan: EpochPlan, split:
     with split("broadcast"):
         model = sc.broadcast((syn0, syn1))
     try:
+        stages = [(r, s) for r in range(plan.rounds) for s in range(parts)]
+        keys = len(stages) * parts
         blocks = corpus.mapPartitionsWithIndex(functools.partial(
             _block_task, tables=tables, deals=deals, plan=plan,
-        )).partitionBy(parts, _trainer)
-        stages = [(r, s) for r in range(plan.rounds) for s in range(parts)]
+        )).partitionBy(keys, _identity)
         state = blocks
         for index, (round_index, stratum) in enumerate(stages):
             last = index == len(stages) - 1
-            # Both sides are partitioned by _trainer, so the union pairs trainer b's blocks with
-            # the slices sent to b (no shuffle of its own).
-            inputs = blocks if index == 0 else blocks.union(state)
+            # Both sides are partitioned by _identity, so the union pairs the blocks of (stage,
+            # trainer) with the slices sent to it (no shuffle of its own); then only this stage's
+            # partitions are kept.
+            inputs = _stage_inputs(blocks if index == 0 else blocks.union(state), index, parts)
             state = inputs.mapPartitionsWithIndex(functools.partial(
                 _stratum_task, model=model if index == 0 else None, tables=tables, deals=deals,
                 plan=plan, stratum=stratum, round_index=round_index, last=last,
             ))
             if not last:
-                state = state.partitionBy(parts, _trainer)
+                state = state.partitionBy(keys, _identity)
         with split("train"):
             records = [value for _, value in state.collect()]
     finally:

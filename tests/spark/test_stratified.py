@@ -52,9 +52,9 @@ def _reference_epoch(parts, syn0, syn1, tables, plan):
              for r in range(plan.rounds)]
     blocks = defaultdict(list)
     for index, part in enumerate(parts):
-        for trainer, value in _block_task(index, [part], tables=Held(tables), deals=Held(deals),
-                                          plan=plan):
-            blocks[value[1], trainer].append(value)
+        for key, value in _block_task(index, [part], tables=Held(tables), deals=Held(deals),
+                                      plan=plan):
+            blocks[value[1], key % parts_count].append(value)
     totals = np.zeros(4)
     for round_index, deal in enumerate(deals):
         for stratum in range(parts_count):
