@@ -13,6 +13,7 @@ from w2v_spark.epochs import (
     Split,
     Tables,
     _block_task,
+    _stage_inputs,
     run_stratified_epoch,
 )
 from w2v_spark.sampling import build_noise_table
@@ -115,3 +116,18 @@ def test_spark_stratified_epoch_equals_reference(spark, tmp_path):
     np.testing.assert_array_equal(syn0, ref0)
     np.testing.assert_array_equal(syn1, ref1)
     assert np.abs(syn1).sum() > 0  # it trained
+
+
+def test_stage_inputs_are_the_stage_partitions_and_only_those_are_computed(spark):
+    sc = spark.sparkContext
+    computed = sc.accumulator(0)
+
+    def mark(index, rows):
+        computed.add(1)
+        return ((index, row) for row in rows)
+
+    rdd = sc.parallelize(range(12), 6).mapPartitionsWithIndex(mark)
+    stage = _stage_inputs(rdd, 1, 2)  # stage 1 of 2 trainers: partitions 2 and 3
+    assert stage.getNumPartitions() == 2
+    assert stage.glom().collect() == [[(2, 4), (2, 5)], [(3, 6), (3, 7)]]
+    assert computed.value == 2
