@@ -192,9 +192,9 @@ def _block_task(partition, rows, *, tables, deals, plan):
                                     context=deal.rank[block.context])
                     stage = round_index * plan.partitions + stratum
                     yield _stage_key(stage, trainer, plan.partitions), (
-                        _BLOCK, (round_index, stratum), (partition, piece),
+                        _BLOCK, (partition, piece),
                         (int(last - first), kept) if key == 0 else (0, 0),
-                        pack_block(local, deal.largest()),
+                        pack_block(local, deal.largest),
                     )
 
 
@@ -234,19 +234,20 @@ def _stage_inputs(rdd, stage: int, partitions: int):
                rdd._jrdd_deserializer)
 
 
-def _slice(kind: int, words: np.ndarray, pieces: list) -> np.ndarray:
-    """Rows ``words`` (ascending) of one matrix, put together from the ``(kind, words, values)``
-    pieces the previous stage sent, whatever order they came in."""
+def _slice(kind: int, words: np.ndarray, pieces: list, dim: int) -> np.ndarray:
+    """Rows ``words`` (ascending) of one matrix, ``(len(words), dim) float32``, put together from
+    the ``(kind, words, values)`` pieces the previous stage sent, whatever order they came in. An
+    empty bucket (fewer words than partitions) gets no piece and an empty slice."""
     parts = [p for p in pieces if p[1] == kind]
-    got = np.concatenate([p[2] for p in parts]) if parts else np.zeros(0, np.int32)
+    got = np.concatenate([np.zeros(0, np.int32)] + [p[2] for p in parts])
     order = np.argsort(got, kind="stable")
     if not np.array_equal(got[order], words):
         raise RuntimeError(f"stratified epoch: a trainer received {got.size} rows of matrix "
                            f"{kind} instead of its slice's {words.size}")
-    return np.concatenate([p[3] for p in parts])[order]
+    return np.concatenate([np.zeros((0, dim), np.float32)] + [p[3] for p in parts])[order]
 
 
-def _stratum_task(trainer, rows, *, model, tables, deals, plan, stratum, round_index, last):
+def _stratum_task(trainer, rows, *, model, tables, deals, plan, stratum, round_index, last, dim):
     """One trainer in one stratum: train its block, then send its model slices on.
 
     Trainer ``b`` holds the output vectors (``syn1``) of bucket ``b`` and the input vectors
@@ -264,7 +265,7 @@ def _stratum_task(trainer, rows, *, model, tables, deals, plan, stratum, round_i
             received.append(value)
         else:
             carried.append(value)
-    pieces.sort(key=lambda piece: piece[2])  # fixed order, whatever the shuffle's
+    pieces.sort(key=lambda piece: piece[1])  # fixed order, whatever the shuffle's
     deal = deals.value[round_index]
     table = tables.value
     context_bucket = (trainer + stratum) % plan.partitions
@@ -273,9 +274,10 @@ def _stratum_task(trainer, rows, *, model, tables, deals, plan, stratum, round_i
         syn0_full, syn1_full = model.value
         syn0, syn1 = syn0_full[input_words], syn1_full[output_words]  # copies
     else:
-        syn0, syn1 = _slice(_INPUT, input_words, received), _slice(_OUTPUT, output_words, received)
+        syn0 = _slice(_INPUT, input_words, received, dim)
+        syn1 = _slice(_OUTPUT, output_words, received, dim)
     del received
-    windows = Windows.concatenate([unpack_block(piece[4]) for piece in pieces])
+    windows = Windows.concatenate([unpack_block(piece[3]) for piece in pieces])
     stats = PartitionStats(input_touches=np.zeros(input_words.size, np.int64),
                            output_touches=np.zeros(output_words.size, np.int64))
     if windows.groups:
@@ -289,20 +291,20 @@ def _stratum_task(trainer, rows, *, model, tables, deals, plan, stratum, round_i
             rng=plan.rng(plan.partitions + stratum, trainer, round_index), stats=stats,
             vocab_size=table.counts.shape[0],
         )
-    numbers = (sum(p[3][0] for p in pieces), sum(p[3][1] for p in pieces), stats.pairs, stats.loss)
+    numbers = (sum(p[2][0] for p in pieces), sum(p[2][1] for p in pieces), stats.pairs, stats.loss)
     stage = round_index * plan.partitions + stratum
     key = _stage_key(stage + 1, trainer, plan.partitions)
     yield key, (_STATS, (round_index, stratum, trainer), numbers)
     for record in carried:
         yield key, record
+    if last:
+        yield key, (_ROWS, _INPUT, input_words, syn0)
+        yield key, (_ROWS, _OUTPUT, output_words, syn1)
+        return
+    next_round, next_stratum = divmod(stage + 1, plan.partitions)
     for kind, words, values in ((_INPUT, input_words, syn0), (_OUTPUT, output_words, syn1)):
-        if last:
-            yield key, (_ROWS, kind, words, values)
-            continue
         # Who holds these rows in the next stage: the output rows of bucket q go to trainer q,
         # the input rows of bucket q to the trainer whose context bucket is q.
-        next_round, next_stratum = ((round_index, stratum + 1) if stratum + 1 < plan.partitions
-                                    else (round_index + 1, 0))
         bucket = deals.value[next_round].bucket[words]
         holder = bucket if kind == _OUTPUT else (bucket - next_stratum) % plan.partitions
         for target in np.unique(holder):
@@ -318,8 +320,9 @@ def run_stratified_epoch(sc, corpus, syn0, syn1, tables, plan: EpochPlan, split:
     documents with freshly dealt buckets, in ``P`` strata. It is one Spark job: one map stage cuts
     the blocks of every round and stratum (one shuffle, a partition per stage and trainer), then
     each stratum is a stage of ``P`` trainers that read only their own blocks and whose model
-    slices reach the next stratum's trainers through a shuffle. The model leaves the driver once (a broadcast) and comes back once (the last
-    stratum's slices), however many strata the epoch has.
+    slices reach the next stratum's trainers through a shuffle. The model leaves the driver once
+    (a broadcast) and comes back once (the last stratum's slices), however many strata the epoch
+    has.
     """
     table = tables.value
     parts = plan.partitions
@@ -345,7 +348,7 @@ def run_stratified_epoch(sc, corpus, syn0, syn1, tables, plan: EpochPlan, split:
             inputs = _stage_inputs(blocks if index == 0 else blocks.union(state), index, parts)
             state = inputs.mapPartitionsWithIndex(functools.partial(
                 _stratum_task, model=model if index == 0 else None, tables=tables, deals=deals,
-                plan=plan, stratum=stratum, round_index=round_index, last=last,
+                plan=plan, stratum=stratum, round_index=round_index, last=last, dim=syn0.shape[1],
             ))
             if not last:
                 state = state.partitionBy(keys, _identity)

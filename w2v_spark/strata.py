@@ -88,10 +88,12 @@ class Deal:
     Attributes:
         bucket: ``(vocab_size,) int32`` bucket of each word id (:func:`assign_buckets`).
         rank: ``(vocab_size,) int32`` row of each word in its bucket's slice.
+        largest: rows in the largest slice (bounds the rows a block refers to).
     """
 
     bucket: np.ndarray
     rank: np.ndarray
+    largest: int
 
     @classmethod
     def of(cls, assignment: np.ndarray, buckets: int) -> "Deal":
@@ -100,15 +102,12 @@ class Deal:
         order = np.argsort(assignment, kind="stable")  # by bucket, ids ascending within one
         rank = np.empty(assignment.shape[0], dtype=np.int32)
         rank[order] = np.arange(assignment.shape[0]) - np.repeat(starts, sizes)
-        return cls(bucket=assignment.astype(np.int32, copy=False), rank=rank)
+        return cls(bucket=assignment.astype(np.int32, copy=False), rank=rank,
+                   largest=int(sizes.max()) if sizes.size else 0)
 
     def words(self, bucket: int) -> np.ndarray:
         """``(k,) int32`` word ids of ``bucket`` in id order: the rows of its slice."""
         return np.flatnonzero(self.bucket == bucket).astype(np.int32)
-
-    def largest(self) -> int:
-        """Rows in the largest slice (bounds the local ids of a block)."""
-        return int(np.bincount(self.bucket).max()) if self.bucket.size else 0
 
     def noise(self, counts: np.ndarray, bucket: int, exponent: float):
         """Negative sampling restricted to ``bucket``: ∝ count^exponent over its words; draws
