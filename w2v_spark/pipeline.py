@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import platform
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import metadata
@@ -41,7 +42,7 @@ from w2v_spark.resources import check_memory
 from w2v_spark.schemas import EMBEDDINGS, VOCAB
 from w2v_spark.svd import randomized_svd, sparse_blocks, word_vectors
 from w2v_spark.tokenize import tokenize
-from w2v_spark.train import pack_corpus, reports_as_dicts, train_sgns
+from w2v_spark.train import pack_corpus, reports_as_dicts, spread_documents, train_sgns
 from w2v_spark.vocab import build_vocab, count_words
 
 log = logging.getLogger(__name__)
@@ -96,13 +97,17 @@ def run(spark: SparkSession, config: JobConfig, input_path: str, output_path: st
 
 @dataclass
 class Corpus:
-    """What every method shares: the tokenized corpus (a lazy DataFrame) and one vocabulary."""
+    """What every method shares: the tokenized corpus (a lazy DataFrame) and one vocabulary.
+
+    ``spread``: when > 0, ``documents`` are kept in :func:`~w2v_spark.train.spread_documents`'s
+    layout for that many partitions (so packing them for training needs no shuffle)."""
 
     documents: DataFrame
     vocab: pa.Table
     words: list[str]
     counts: np.ndarray
     stats: dict
+    spread: int = 0
 
 
 def _run(spark: SparkSession, config: JobConfig, input_path: str, output: io.Output,
@@ -160,14 +165,18 @@ def _read_corpus(spark: SparkSession, config: JobConfig, input_path: str, timer:
         min_token_length=tok.min_token_length, max_sentence_length=tok.max_sentence_length,
     )
     cores, parts = sc.defaultParallelism, lines.rdd.getNumPartitions()
+    spread = 0
     if parts < cores:
         # A single .gz (or a few files) is read and tokenized by one task per pass. Tokenized
         # once, spread over the cores and kept for the later passes (encoding, co-occurrences),
         # it costs one shuffle instead of single-core passes (bench-en: −2.7 s end to end).
+        # Spread as training wants them when there are at least as many training partitions as
+        # cores, so that packing them needs no second shuffle (bench-en: −2 s).
         # Splittable input is tokenized again instead: cheaper than holding every token string.
+        spread = max(cores, config.spark.partitions)
         log.info("input has %d partition(s) for %d cores: tokenizing once and keeping the "
-                 "documents (memory and disk)", parts, cores)
-        documents = documents.repartition(cores, "doc_id").persist(StorageLevel.MEMORY_AND_DISK)
+                 "documents in %d partitions (memory and disk)", parts, cores, spread)
+        documents = spread_documents(documents, spread).persist(StorageLevel.MEMORY_AND_DISK)
 
     try:
         with timer("vocabulary"):
@@ -182,7 +191,8 @@ def _read_corpus(spark: SparkSession, config: JobConfig, input_path: str, timer:
     log.info("corpus: %d tokens, %d distinct; vocabulary: %d words (min_count %d), %d tokens",
              corpus_tokens, totals["types"], len(words), voc.min_count, int(counts.sum()))
     stats = {"tokens": corpus_tokens, "distinct_words": int(totals["types"]), **input_stats}
-    return Corpus(documents=documents, vocab=vocab, words=words, counts=counts, stats=stats)
+    return Corpus(documents=documents, vocab=vocab, words=words, counts=counts, stats=stats,
+                  spread=spread)
 
 
 def _count_vocabulary(documents: DataFrame, config: JobConfig, input_path: str) -> tuple[pa.Table, Row]:
@@ -262,14 +272,21 @@ def _write_common(spark: SparkSession, config: JobConfig, corpus: Corpus, vector
     """``embeddings/``, ``vocab/`` and (optionally) ``vectors.txt`` of one method."""
     if not np.isfinite(vectors).all():
         raise TrainingError(f"{prefix or 'the'} vectors contain NaN or Inf; nothing was written")
-    io.write_table(spark, io.embeddings_table(corpus.words, corpus.counts, vectors),
-                   output.path(f"{prefix}embeddings"))
-    io.write_table(spark, corpus.vocab.cast(_arrow_schema(VOCAB)), output.path(f"{prefix}vocab"),
-                   schema=VOCAB)
     outputs = {"embeddings": f"{prefix}embeddings/", "vocab": f"{prefix}vocab/"}
-    if config.output.word2vec_text:
-        output.write_chunks(f"{prefix}vectors.txt", io.word2vec_text(corpus.words, vectors))
-        outputs["word2vec_text"] = f"{prefix}vectors.txt"
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="w2v-text") as text_writer:
+        text = None
+        if config.output.word2vec_text:
+            # Formatting floats is the driver's work (bench-en: 0.9 s), the Parquet writes the
+            # JVM's: done side by side.
+            text = text_writer.submit(output.write_chunks, f"{prefix}vectors.txt",
+                                      io.word2vec_text(corpus.words, vectors))
+            outputs["word2vec_text"] = f"{prefix}vectors.txt"
+        io.write_table(spark, io.embeddings_table(corpus.words, corpus.counts, vectors),
+                       output.path(f"{prefix}embeddings"))
+        io.write_table(spark, corpus.vocab.cast(_arrow_schema(VOCAB)),
+                       output.path(f"{prefix}vocab"), schema=VOCAB)
+        if text is not None:
+            text.result()
     return outputs
 
 
@@ -282,7 +299,8 @@ def _train_sgns(spark, config: JobConfig, corpus: Corpus, output: io.Output, pre
     with timer("encode"):
         sc.setJobDescription("sgns: encoding and caching the corpus")
         partitions = config.spark.partitions
-        packed = pack_corpus(corpus.documents.transform(encode, words=corpus.words), partitions)
+        packed = pack_corpus(corpus.documents.transform(encode, words=corpus.words), partitions,
+                             spread=corpus.spread == partitions)
         sizes = packed.map(lambda part: (int(part[0].shape[0]), int(part[1].shape[0] - 1))).collect()
         training_tokens = sum(s[0] for s in sizes)
         training_documents = sum(s[1] for s in sizes)

@@ -64,15 +64,26 @@ def _concatenate(rows) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     yield ids, np.concatenate(offset_parts)
 
 
-def pack_corpus(encoded: DataFrame, partitions: int) -> RDD:
-    """Spread documents over ``partitions`` by a hash of ``doc_id`` (so each partition sees the
-    whole corpus's mix of topics), fix their order within a partition, and pack each partition into
-    one ``(ids, offsets)`` pair of NumPy arrays. The RDD is persisted; the caller unpersists it."""
-    packed = (
-        encoded.repartition(partitions, "doc_id")
-        .sortWithinPartitions("doc_id")
-        .mapInArrow(_pack_batches, PACKED_SCHEMA)
-    )
+def spread_documents(documents: DataFrame, partitions: int) -> DataFrame:
+    """The layout :func:`pack_corpus` trains on: documents hash-partitioned by ``doc_id`` into
+    ``partitions`` (so each partition sees the whole corpus's mix of topics), in ``doc_id`` order
+    within a partition. Any DataFrame with a ``doc_id`` column (tokens or word ids)."""
+    return documents.repartition(partitions, "doc_id").sortWithinPartitions("doc_id")
+
+
+def pack_corpus(encoded: DataFrame, partitions: int, *, spread: bool = False) -> RDD:
+    """Pack each partition of :func:`spread_documents`'s layout into one ``(ids, offsets)`` pair
+    of NumPy arrays. With ``spread``, ``encoded`` was computed partition by partition from
+    documents already in that layout for ``partitions`` (encoding keeps the order and drops only
+    whole documents), so the shuffle is skipped: same arrays, one pass less. The RDD is
+    persisted; the caller unpersists it."""
+    if spread:
+        if encoded.rdd.getNumPartitions() != partitions:
+            raise ValueError(f"spread: expected {partitions} partitions, got "
+                             f"{encoded.rdd.getNumPartitions()}")
+    else:
+        encoded = spread_documents(encoded, partitions)
+    packed = encoded.mapInArrow(_pack_batches, PACKED_SCHEMA)
     return packed.rdd.mapPartitions(_concatenate).persist(StorageLevel.MEMORY_AND_DISK)
 
 

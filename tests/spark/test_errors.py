@@ -200,3 +200,22 @@ def test_staged_output_is_validated_before_publishing(spark, tmp_path):
         _validate(spark, output, manifest)
     output.abort()
     assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("local", [True, False], ids=["python-io", "hadoop-copy"])
+def test_file_system_bytes_round_trip_without_py4j(spark, tmp_path, local):
+    """Local paths are read and written by Python; other file systems through a spool file
+    Hadoop copies (exercised here on the local disk by turning the shortcut off)."""
+    from w2v_spark import io
+
+    fs = io.FileSystem(spark, str(tmp_path))
+    assert fs.local
+    fs.local = local
+    payload = bytes(range(256)) * 4096 + "é\n".encode()  # 1 MB, every byte value
+    target = f"file://{tmp_path}/a/b/blob.bin"  # parents do not exist yet
+    fs.write_bytes(target, iter([payload[:1000], payload[1000:]]))
+    assert (tmp_path / "a" / "b" / "blob.bin").read_bytes() == payload
+    assert fs.read_bytes(target) == payload
+    fs.write_bytes(target, iter([b"short"]))  # replaces
+    assert fs.read_bytes(str(tmp_path / "a" / "b" / "blob.bin")) == b"short"
+    assert sorted(p.name for p in (tmp_path / "a" / "b").iterdir()) == ["blob.bin"]  # no .crc

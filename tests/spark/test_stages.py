@@ -103,3 +103,32 @@ def test_stages_compose_with_transform(spark):
     assert encoded.schema.fieldNames() == ["doc_id", "ids"]
     assert dict(encoded.dtypes) == {"doc_id": "bigint", "ids": "array<int>"}
     assert encoded.where(F.size("ids") == 0).count() == 0
+
+
+def test_packing_documents_kept_in_training_layout_skips_the_shuffle_with_the_same_arrays(
+        spark, tmp_path):
+    """A single-file input is kept in the training layout (hash of doc_id, doc_id order); packing
+    it then skips the shuffle and must give the arrays the shuffle would have given."""
+    import numpy as np
+
+    from w2v_spark.train import pack_corpus, spread_documents
+
+    lines = [" ".join(f"w{(i * 7 + j) % 23}" for j in range(i % 9 + 1)) for i in range(400)]
+    lines[5] = "zzz only unknown words"  # a document that encoding drops entirely
+    path = tmp_path / "corpus.txt"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    documents = spark.read.text(str(path)).transform(tokenize)
+    assert documents.rdd.getNumPartitions() == 1  # the case the pipeline keeps spread
+    words = [f"w{k}" for k in range(23)]
+    reference = pack_corpus(documents.transform(encode, words=words), 3).collect()
+    kept = spread_documents(documents, 3).cache()
+    packed = pack_corpus(kept.transform(encode, words=words), 3, spread=True).collect()
+    kept.unpersist()
+    assert len(packed) == len(reference) == 3
+    for (ids, offsets), (ref_ids, ref_offsets) in zip(packed, reference, strict=True):
+        np.testing.assert_array_equal(ids, ref_ids)
+        np.testing.assert_array_equal(offsets, ref_offsets)
+    assert sum(p[0].size for p in packed) == sum(len(line.split()) for line in lines) - 4
+    assert min(p[0].size for p in packed) > 0  # every partition got documents
+    with pytest.raises(ValueError, match="expected 2 partitions"):
+        pack_corpus(kept.transform(encode, words=words), 2, spread=True)
