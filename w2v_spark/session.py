@@ -17,6 +17,18 @@ from w2v_spark.errors import W2VError
 log = logging.getLogger(__name__)
 
 
+#: Environment of the executors' Python workers (each key can be overridden in ``[spark.conf]``).
+#: glibc's malloc hands large NumPy arrays back to the kernel when they are freed, so every block
+#: and every batch of negatives of every task starts on fresh pages: page faults cost a quarter of
+#: the map stage's time (bench-en partition: 0.37 → 0.29 s per task, page faults 32k → 0). With
+#: these thresholds freed memory stays in the worker for the next array; a worker keeps its peak
+#: (a few hundred MB) until it exits.
+PYTHON_WORKER_ENV = {
+    "spark.executorEnv.MALLOC_MMAP_THRESHOLD_": str(1 << 30),
+    "spark.executorEnv.MALLOC_TRIM_THRESHOLD_": str(1 << 32),
+}
+
+
 def launched_by_spark_submit() -> bool:
     """spark-submit starts the JVM first and hands the Python driver its gateway port."""
     return "PYSPARK_GATEWAY_PORT" in os.environ or SparkConf().contains("spark.master")
@@ -37,6 +49,9 @@ def build_session(config: SparkConfig) -> SparkSession:
     builder = builder.config("spark.sql.shuffle.partitions", str(max(2, config.partitions)))
     # Our one log line per stage/epoch is the progress report; the console bar garbles logs.
     builder = builder.config("spark.ui.showConsoleProgress", "false")
+    for key, value in PYTHON_WORKER_ENV.items():
+        if key not in config.conf and not SparkConf().contains(key):
+            builder = builder.config(key, value)
     for key, value in config.conf.items():
         builder = builder.config(key, str(value).lower() if isinstance(value, bool) else str(value))
     try:
