@@ -171,7 +171,8 @@ def _read_corpus(spark: SparkSession, config: JobConfig, input_path: str, timer:
         # once, spread over the cores and kept for the later passes (encoding, co-occurrences),
         # it costs one shuffle instead of single-core passes (bench-en: −2.7 s end to end).
         # Spread as training wants them when there are at least as many training partitions as
-        # cores, so that packing them needs no second shuffle (bench-en: −2 s).
+        # cores, so that packing them needs no second shuffle (bench-en, one machine: same time
+        # within the noise; on a cluster one exchange of the corpus fewer).
         # Splittable input is tokenized again instead: cheaper than holding every token string.
         spread = max(cores, config.spark.partitions)
         log.info("input has %d partition(s) for %d cores: tokenizing once and keeping the "
