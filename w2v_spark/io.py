@@ -88,21 +88,23 @@ class FileSystem:
         local spool file that Hadoop copies.
         """
         if self.local:
-            target = self._local_path(path)
-            os.makedirs(os.path.dirname(target), exist_ok=True)
-            with open(target, "wb") as stream:
-                for chunk in chunks:
-                    stream.write(chunk)
+            _write_file(self._local_path(path), chunks)
             return
         with tempfile.TemporaryDirectory(prefix="w2v_spark-") as spool:
-            copy = os.path.join(spool, "copy")
-            with open(copy, "wb") as stream:
-                for chunk in chunks:
-                    stream.write(chunk)
+            copy = _write_file(os.path.join(spool, "copy"), chunks)
             self._fs.copyFromLocalFile(False, True, self._Path(f"file://{copy}"), self._Path(path))
 
     def _local_path(self, path: str) -> str:
         return str(self._Path(path).toUri().getPath())
+
+
+def _write_file(target: str, chunks: Iterator[bytes]) -> str:
+    """``chunks`` into the local file ``target`` (parents created); returns ``target``."""
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    with open(target, "wb") as stream:
+        for chunk in chunks:
+            stream.write(chunk)
+    return target
 
 
 def read_lines(spark: SparkSession, path: str, config: InputConfig) -> tuple[DataFrame, str]:

@@ -49,8 +49,9 @@ def build_session(config: SparkConfig) -> SparkSession:
     builder = builder.config("spark.sql.shuffle.partitions", str(max(2, config.partitions)))
     # Our one log line per stage/epoch is the progress report; the console bar garbles logs.
     builder = builder.config("spark.ui.showConsoleProgress", "false")
+    submitted = SparkConf()  # spark-submit's and spark-defaults' settings win over our defaults
     for key, value in PYTHON_WORKER_ENV.items():
-        if key not in config.conf and not SparkConf().contains(key):
+        if key not in config.conf and not submitted.contains(key):
             builder = builder.config(key, value)
     for key, value in config.conf.items():
         builder = builder.config(key, str(value).lower() if isinstance(value, bool) else str(value))
