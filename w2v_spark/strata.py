@@ -22,7 +22,7 @@ from w2v_spark.sgns import Windows
 
 
 def assign_buckets(mass: np.ndarray, buckets: int, rng: np.random.Generator) -> np.ndarray:
-    """Deal words to ``buckets`` buckets of nearly equal ``mass``, any two words alike likely to
+    """Deal words to ``buckets`` buckets of nearly equal ``mass``, any two words about equally likely to
     share one.
 
     The words, in a random order, are cut into ``buckets`` consecutive runs of equal total mass;
