@@ -155,10 +155,9 @@ class SgnsConfig:
     def rounds(self, partitions: int) -> int:
         """Stratified rounds per epoch: the configured number, or ``max(2, partitions // 2)``.
 
-        More rounds re-deal the buckets more often, which keeps quality (bench-en, buckets then
-        dealt by rank: 8 partitions, analogy 9.6 % with 1 round, 12.7 % with 4; 2 partitions,
-        WS353 −0.017 with 1 round, −0.008 with 2, three seeds each) but costs ``partitions`` more
-        stages per epoch.
+        More rounds re-deal the buckets more often, which keeps quality (bench-en: 8 partitions,
+        analogy 9.6 % with 1 round, 12.7 % with 4; 2 partitions, WS353 −0.017 with 1 round,
+        −0.008 with 2, three seeds each) but costs ``partitions`` more stages per epoch.
         """
         return self.rounds_per_epoch or max(2, partitions // 2)
 

@@ -22,35 +22,29 @@ from w2v_spark.sgns import Windows
 
 
 def assign_buckets(mass: np.ndarray, buckets: int, rng: np.random.Generator) -> np.ndarray:
-    """Deal words to ``buckets`` buckets of nearly equal ``mass``, any two words about equally likely to
-    share one.
+    """Deal words to ``buckets`` buckets of nearly equal ``mass``.
 
-    The words, in a random order, are cut into ``buckets`` consecutive runs of equal total mass;
-    a word goes to the run that holds the middle of its mass. A bucket's mass is then within one
-    word's mass of ``1 / buckets`` of the whole (bench-en, 8 buckets, 20 deals: 11.8–13.0 %; the
-    heaviest word has 1.1 %).
+    Words are taken in descending mass, ``buckets`` at a time, and each such round is dealt in a
+    random order, so every bucket gets one word of every rank band.
 
-    Why not deal by rank (words in descending mass, ``buckets`` at a time, one to each bucket),
-    which balanced buckets to a word: negatives come only from the centre's bucket, so under that
-    deal a centre never met the ``buckets − 1`` words nearest its own frequency as negatives — for
-    the frequent words, a large share of the noise. The WS353 loss grew with the partitions and
-    re-dealing more often did not help (bench-en, 8 partitions, seed 1: .425 with 4 rounds, .423
-    with 8; one partition .455). Dealt at random, five seeds at 8 partitions: WS353 −0.006 against
-    one partition instead of −0.016 (BENCHMARKS.md, session 6).
+    Since negatives come from the centre's bucket, words of one band never meet as centre and
+    negative. A deal without that gap (the words in a random order cut into runs of equal mass)
+    scored the same (bench-en, 8 partitions, ten seeds: WS353 +0.003 ± 0.006, analogy −0.19 ± 0.18
+    points against this deal) and balances buckets only to within one word's mass, which at many
+    partitions leaves the stage waiting on its heaviest bucket.
 
     Args:
-        mass: ``(vocab_size,)`` expected training tokens per word (count × keep probability), > 0.
+        mass: ``(vocab_size,)`` expected training tokens per word (count × keep probability).
 
     Returns:
-        ``(vocab_size,) int32`` bucket of each word id. A bucket can be empty (fewer words than
-        buckets, or a word heavier than a bucket's share).
+        ``(vocab_size,) int32`` bucket of each word id.
     """
-    order = rng.permutation(mass.shape[0])
-    ordered = mass[order].astype(np.float64)
-    cumulative = np.cumsum(ordered)
-    middle = (cumulative - ordered / 2) * (buckets / cumulative[-1])  # in [0, buckets)
-    assignment = np.empty(mass.shape[0], dtype=np.int32)
-    assignment[order] = np.minimum(middle.astype(np.int32), buckets - 1)
+    vocab_size = mass.shape[0]
+    order = np.argsort(-mass, kind="stable")
+    rounds = -(-vocab_size // buckets)
+    deals = rng.permuted(np.tile(np.arange(buckets, dtype=np.int32), (rounds, 1)), axis=1)
+    assignment = np.empty(vocab_size, dtype=np.int32)
+    assignment[order] = deals.ravel()[:vocab_size]
     return assignment
 
 

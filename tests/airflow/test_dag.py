@@ -108,7 +108,7 @@ def test_quality_gate_fails_the_run_and_publishes_nothing(airflow):
     result = _dags_test(airflow, "2026-11-01")  # the DAG's default gate
     log = result.stdout + result.stderr
     run_dir = output_root / "run_date=2026-11-01"
-    # Measured: two epochs on the demo corpus give skip-gram WS353 ρ 0.044 < the default 0.15.
+    # Measured: two epochs on the demo corpus give skip-gram WS353 ρ 0.054 < the default 0.15.
     assert "quality gate failed: sgns wordsim353.spearman" in log, log[-3000:]
     assert "DagRun Finished" in log and "state=failed" in log
     assert (run_dir / "_SUCCESS").is_file()  # train succeeded ...
@@ -118,7 +118,7 @@ def test_quality_gate_fails_the_run_and_publishes_nothing(airflow):
 
 def test_dag_run_trains_evaluates_and_publishes(airflow):
     _, _, output_root = airflow
-    # Measured for this config: PPMI-SVD WS353 ρ 0.361, skip-gram 0.044.
+    # Measured for this config: PPMI-SVD WS353 ρ 0.361, skip-gram 0.054.
     gate = ["ppmi_svd/wordsim353.spearman>=0.30", "sgns/wordsim353.spearman>=0.03"]
     result = _dags_test(airflow, "2026-11-01", {"quality_gate": gate})
     log = result.stdout + result.stderr

@@ -55,7 +55,7 @@ def test_transform_is_the_mean_of_word_vectors_like_mllib(sentences, fitted):
 
 def test_vectors_learn_the_topics(fitted):
     same, cross = topic_separation(fitted["w2v_spark.ml"].stages[-1].embeddings)
-    # Measured: same-topic 0.9987, cross-topic 0.263 (with maxIter 3 instead of 10, subsampling
+    # Measured: same-topic 0.9987, cross-topic 0.265 (with maxIter 3 instead of 10, subsampling
     # on this 31-word vocabulary leaves too little training: cross-topic 0.967).
     assert same > 0.9 and cross < 0.5, (same, cross)
 
