@@ -82,7 +82,8 @@ def pack_corpus(encoded: DataFrame, partitions: int, *, spread: bool = False) ->
     # DataFrame.rdd plans the query (0.1-0.6 s on bench-en): once, and the check reads its result.
     packed = encoded.mapInArrow(_pack_batches, PACKED_SCHEMA).rdd.mapPartitions(_concatenate)
     if packed.getNumPartitions() != partitions:
-        raise ValueError(f"spread: expected {partitions} partitions, got {packed.getNumPartitions()}")
+        raise ValueError(f"pack_corpus(spread={spread}): expected {partitions} partitions, "
+                         f"got {packed.getNumPartitions()}")
     return packed.persist(StorageLevel.MEMORY_AND_DISK)
 
 
