@@ -25,15 +25,21 @@ def _require(condition: bool, key: str, message: str) -> None:
 
 @dataclass(frozen=True)
 class SparkConfig:
-    """``[spark]``: where to run. ``master`` is ignored under spark-submit (its --master wins)."""
+    """``[spark]``: where to run. ``master`` is ignored under spark-submit (its --master wins).
+
+    ``class_archive``: where the driver JVM's class-data-sharing archive lives when this process
+    starts the JVM (not under spark-submit): ``"auto"`` (the user cache, see
+    :mod:`w2v_spark.session`), ``"off"``, or a directory."""
 
     master: str = "local[2]"
     partitions: int = 2
     app_name: str = "w2v_spark"
+    class_archive: str = "auto"
     conf: dict = field(default_factory=dict)
 
     def __post_init__(self):
         _require(self.partitions >= 1, "spark.partitions", f"must be ≥ 1, got {self.partitions}")
+        _require(self.class_archive.strip() != "", "spark.class_archive", f"must be 'auto', 'off' or a directory, got {self.class_archive!r}")
         for key, value in self.conf.items():
             _require(key.startswith("spark."), "spark.conf", f"keys must start with 'spark.', got {key!r}")
             _require(isinstance(value, (str, int, float, bool)), f"spark.conf.{key}", "must be a scalar")
