@@ -4,7 +4,7 @@ Runs as Arrow batches (``mapInArrow`` + ``pyarrow.compute.index_in``): a hash lo
 columnar memory, with no per-row Python objects and no shuffle.
 """
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -44,6 +44,12 @@ def encode(documents: DataFrame, *, words: Sequence[str]) -> DataFrame:
         doc_id  long        as in the input
         ids     array<int>  non-empty, in token order
     """
+    return documents.select("doc_id", "tokens").mapInArrow(batch_encoder(words), ENCODED)
+
+
+def batch_encoder(words: Sequence[str]) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
+    """The function :func:`encode` maps over a partition's Arrow batches (``schemas.TOKENS`` in,
+    ``schemas.ENCODED`` out), for callers that fuse it with the next step in one Python pass."""
     vocabulary = list(words)
 
     def encode_batches(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
@@ -51,4 +57,4 @@ def encode(documents: DataFrame, *, words: Sequence[str]) -> DataFrame:
         for batch in batches:
             yield encode_batch(batch, lookup)
 
-    return documents.select("doc_id", "tokens").mapInArrow(encode_batches, ENCODED)
+    return encode_batches

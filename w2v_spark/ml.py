@@ -44,7 +44,6 @@ from pyspark.sql import functions as F
 
 from w2v_spark.config import SgnsConfig
 from w2v_spark.embeddings import Embeddings
-from w2v_spark.encode import encode
 from w2v_spark.epochs import Tables
 from w2v_spark.errors import ConfigError
 from w2v_spark.io import embeddings_table
@@ -173,7 +172,7 @@ class Word2Vec(Estimator, _Word2VecParams, DefaultParamsWritable, DefaultParamsR
             raise ConfigError(f"Word2Vec: no word occurs minCount={self.getMinCount()} times")
         words = vocab.column("word").to_pylist()
         counts = vocab.column("count").to_numpy()
-        corpus = pack_corpus(documents.transform(encode, words=words), partitions)
+        corpus = pack_corpus(documents, words, partitions)
         try:
             tables = Tables.build(counts, vocab.column("keep_probability").to_numpy(),
                                   config.ns_exponent)

@@ -300,7 +300,7 @@ def _train_sgns(spark, config: JobConfig, corpus: Corpus, output: io.Output, pre
     with timer("encode"):
         sc.setJobDescription("sgns: encoding and caching the corpus")
         partitions = config.spark.partitions
-        packed = pack_corpus(corpus.documents.transform(encode, words=corpus.words), partitions,
+        packed = pack_corpus(corpus.documents, corpus.words, partitions,
                              spread=corpus.spread == partitions)
         sizes = packed.map(lambda part: (int(part[0].shape[0]), int(part[1].shape[0] - 1))).collect()
         training_tokens = sum(s[0] for s in sizes)

@@ -127,7 +127,7 @@ def publish_class_archive(archive: ClassArchive) -> None:
     crashes it). A dump that did not finish is deleted."""
     gateway = SparkContext._gateway
     process = getattr(gateway, "proc", None)
-    log.info("writing the JVM class archive (once per JDK and Spark; bench-en: ~10 s) ...")
+    log.info("writing the JVM class archive (once per JDK and Spark; ≈ 15 s) ...")
     if process is not None and process.stdin is not None:
         # The gateway JVM exits when its stdin closes (what happens when Python exits).
         try:

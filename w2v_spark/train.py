@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -19,6 +19,7 @@ from pyspark.sql import DataFrame, SparkSession
 
 from w2v_spark.checkpoint import Checkpoints
 from w2v_spark.config import DebugConfig, SgnsConfig
+from w2v_spark.encode import batch_encoder, encode
 from w2v_spark.epochs import (
     EpochPlan,
     Split,
@@ -71,16 +72,31 @@ def spread_documents(documents: DataFrame, partitions: int) -> DataFrame:
     return documents.repartition(partitions, "doc_id").sortWithinPartitions("doc_id")
 
 
-def pack_corpus(encoded: DataFrame, partitions: int, *, spread: bool = False) -> RDD:
-    """Pack each partition of :func:`spread_documents`'s layout into one ``(ids, offsets)`` pair
-    of NumPy arrays. With ``spread``, ``encoded`` was computed partition by partition from
-    documents already in that layout for ``partitions`` (encoding keeps the order and drops only
-    whole documents), so the shuffle is skipped: same arrays, one pass less. The RDD is
-    persisted; the caller unpersists it."""
-    if not spread:
-        encoded = spread_documents(encoded, partitions)
+def pack_corpus(documents: DataFrame, words: Sequence[str], partitions: int, *,
+                spread: bool = False) -> RDD:
+    """Encode tokenized ``documents`` (``schemas.TOKENS``) with the vocabulary ``words`` (in id
+    order) and pack each partition of :func:`spread_documents`'s layout into one ``(ids, offsets)``
+    pair of NumPy arrays. The RDD is persisted; the caller unpersists it.
+
+    With ``spread``, ``documents`` are already in that layout for ``partitions`` (encoding keeps
+    the order and drops only whole documents): one Arrow pass per partition encodes and packs,
+    with no shuffle. Otherwise the encoded documents (smaller than their tokens) are spread first.
+    Both give the same arrays.
+    """
+    if spread:
+        # One Python worker per task instead of a chain of two, and one trip of the corpus
+        # between the JVM and Python fewer (bench-en, cold: 5.1-5.5 s → 4.0-4.2 s).
+        encode_batches = batch_encoder(words)
+
+        def encode_and_pack(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+            return _pack_batches(encode_batches(batches))
+
+        packed = documents.select("doc_id", "tokens").mapInArrow(encode_and_pack, PACKED_SCHEMA)
+    else:
+        packed = spread_documents(documents.transform(encode, words=words), partitions) \
+            .mapInArrow(_pack_batches, PACKED_SCHEMA)
     # DataFrame.rdd plans the query (0.1-0.6 s on bench-en): once, and the check reads its result.
-    packed = encoded.mapInArrow(_pack_batches, PACKED_SCHEMA).rdd.mapPartitions(_concatenate)
+    packed = packed.rdd.mapPartitions(_concatenate)
     if packed.getNumPartitions() != partitions:
         raise ValueError(f"pack_corpus(spread={spread}): expected {partitions} partitions, "
                          f"got {packed.getNumPartitions()}")

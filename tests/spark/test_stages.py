@@ -120,9 +120,9 @@ def test_packing_documents_kept_in_training_layout_skips_the_shuffle_with_the_sa
     documents = spark.read.text(str(path)).transform(tokenize)
     assert documents.rdd.getNumPartitions() == 1  # the case the pipeline keeps spread
     words = [f"w{k}" for k in range(23)]
-    reference = pack_corpus(documents.transform(encode, words=words), 3).collect()
+    reference = pack_corpus(documents, words, 3).collect()
     kept = spread_documents(documents, 3).cache()
-    packed = pack_corpus(kept.transform(encode, words=words), 3, spread=True).collect()
+    packed = pack_corpus(kept, words, 3, spread=True).collect()
     kept.unpersist()
     assert len(packed) == len(reference) == 3
     for (ids, offsets), (ref_ids, ref_offsets) in zip(packed, reference, strict=True):
@@ -131,4 +131,4 @@ def test_packing_documents_kept_in_training_layout_skips_the_shuffle_with_the_sa
     assert sum(p[0].size for p in packed) == sum(len(line.split()) for line in lines) - 4
     assert min(p[0].size for p in packed) > 0  # every partition got documents
     with pytest.raises(ValueError, match="expected 2 partitions"):
-        pack_corpus(kept.transform(encode, words=words), 2, spread=True)
+        pack_corpus(kept, words, 2, spread=True)

@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 from tests.corpus import write_topic_corpus
-from w2v_spark.encode import encode
 from w2v_spark.epochs import (
     EpochPlan,
     Split,
@@ -102,7 +101,7 @@ def test_spark_stratified_epoch_equals_reference(spark, tmp_path, write_corpus, 
     tables = Tables(counts=counts,
                     keep_probability=vocab.column("keep_probability").to_numpy().astype(np.float32),
                     noise=build_noise_table(counts), ns_exponent=0.75)
-    corpus = pack_corpus(documents.transform(encode, words=words), partitions)
+    corpus = pack_corpus(documents, words, partitions)
     parts = corpus.collect()
     assert len(parts) == partitions and sum(p[0].shape[0] for p in parts) == counts.sum()
 
