@@ -15,7 +15,14 @@ Every system sees the same documents (the reference tokenization, documents spli
 systems (ours P=1, gensim, ours P=2, gensim, ...) so that load on the shared machine hits all
 alike. Each run is a separate process; CPU seconds are the process tree's user+system time.
 Quality is measured on the same vectors with gensim's evaluation (analogies restricted to the
-30,000 most frequent words, WordSim-353 and SimLex-999 Spearman ρ).
+30,000 most frequent words, WordSim-353 and SimLex-999 Spearman ρ). Ordering a reference
+system's vectors by corpus count for that is done after its timed process ends.
+
+``ours`` runs as users run it: ``python -m w2v_spark`` maps the JVM class archive of
+``[spark] class_archive`` (made by an earlier run; the first run on a machine also makes it,
+which adds 12-14 s at exit: run once before timing). ``mllib`` builds a plain SparkSession, as a
+pyspark.ml user would; ``--set spark.conf.KEY=VALUE`` applies to its session too (e.g. to give
+it the same archive with ``spark.driver.extraJavaOptions``).
 
 Needs the ``bench`` extra (gensim). Linux only (CPU and memory are read from ``/proc``).
 """
@@ -31,6 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -156,14 +164,14 @@ def run_ours(corpus: str, partitions: int, overrides: list[str], workdir: Path,
 
 
 def _run_child(name: str, child: str, documents_path: Path, overrides: list[str],
-               workdir: Path, workers: int = 1) -> Result:
+               workdir: Path, workers: int = 1, after=None) -> Result:
     """Run ``python -m w2v_spark.bench --<child>-child`` on the shared documents, timed."""
     out = workdir / f"{child}-{workers}-{time.monotonic_ns()}"
     cmd = [sys.executable, "-m", "w2v_spark.bench", f"--{child}-child", str(documents_path),
            "--workers", str(workers), "--out", str(out)]
     for item in overrides:
         cmd += ["--set", item]
-    return _timed(name, cmd, out)
+    return _timed(name, cmd, out, after)
 
 
 def run_gensim(documents_path: Path, workers: int, overrides: list[str], workdir: Path) -> Result:
@@ -172,7 +180,9 @@ def run_gensim(documents_path: Path, workers: int, overrides: list[str], workdir
                       workdir, workers)
 
 
-def _timed(name: str, cmd: list[str], out: Path) -> Result:
+def _timed(name: str, cmd: list[str], out: Path, after=None) -> Result:
+    """Run ``cmd`` (which writes vectors to ``out``), timed with its process tree; then
+    ``after(out)`` (untimed), then evaluate."""
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     monitor = TreeMonitor(proc.pid)
@@ -181,6 +191,8 @@ def _timed(name: str, cmd: list[str], out: Path) -> Result:
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise RuntimeError(f"{name} failed ({proc.returncode}):\n{stderr[-3000:]}")
+    if after is not None:
+        after(out)
     words, vectors, raw, train_seconds = _load_vectors(out)
     analogy, ws, sl = evaluate_vectors(words, vectors)
     result = Result(name, wall, monitor.total_cpu(), monitor.peak("driver"), monitor.peak("jvm"),
@@ -329,28 +341,54 @@ def mllib_child(documents_path: str, partitions: int, overrides: list[str], out:
 
     config = load_config(None, overrides)
     s, v = config.sgns, config.vocab
-    spark = (SparkSession.builder.master("local[2]").config("spark.driver.memory", "4g")
-             .config("spark.ui.showConsoleProgress", "false").getOrCreate())
+    builder = (SparkSession.builder.master("local[2]").config("spark.driver.memory", "4g")
+               .config("spark.ui.showConsoleProgress", "false"))
+    for key, value in config.spark.conf.items():  # --set spark.conf.*: the same JVM settings as ours
+        builder = builder.config(key, str(value))
+    spark = builder.getOrCreate()
     docs = spark.read.text(documents_path).select(F.split("value", " ").alias("tokens"))
     model = Word2Vec(
         vectorSize=s.vector_size, minCount=v.min_count, numPartitions=partitions,
         stepSize=s.alpha, maxIter=s.epochs, seed=s.seed, windowSize=s.window,
         maxSentenceLength=config.tokenize.max_sentence_length, inputCol="tokens",
     ).fit(docs)
-    counts = {r["word"]: r["count"] for r in
-              docs.select(F.explode("tokens").alias("word")).groupBy("word").count().collect()}
-    rows = sorted(((r["word"], r["vector"].toArray()) for r in model.getVectors().collect()),
-                  key=lambda r: (-counts[r[0]], r[0]))
-    tokens = sum(counts.values())
+    rows = sorted((r["word"], r["vector"].toArray()) for r in model.getVectors().collect())
     spark.stop()
+    # Word counts (to order the vectors for evaluation) are the harness's work, not MLlib's:
+    # the parent adds them after the timed process ends (_count_words).
     words = [r[0] for r in rows]
-    write_result(out, words, [counts[w] for w in words],
-                 np.stack([r[1] for r in rows]).astype(np.float32), tokens, s.epochs)
+    write_result(out, words, np.zeros(len(words), dtype=np.int64),
+                 np.stack([r[1] for r in rows]).astype(np.float32), 0, s.epochs)
+
+
+def _count_words(documents_path: Path, out: Path) -> None:
+    """Give a reference system's vectors (written without counts) the corpus counts and order
+    them by descending count (ties by word), as ours are, before they are evaluated."""
+    import pyarrow.parquet as pq
+
+    from w2v_spark.io import embeddings_table
+
+    counts = Counter()
+    with open(documents_path, encoding="utf-8") as f:
+        for line in f:
+            counts.update(line.split())
+    path = out / "embeddings" / "part-0.parquet"
+    table = pq.read_table(path)
+    words = table.column("word").to_pylist()
+    vectors = np.asarray(table.column("vector").to_pylist(), dtype=np.float32)
+    order = sorted(range(len(words)), key=lambda i: (-counts[words[i]], words[i]))
+    pq.write_table(embeddings_table([words[i] for i in order],
+                                    np.array([counts[words[i]] for i in order], dtype=np.int64),
+                                    vectors[order]), path)
+    manifest = json.loads((out / "_manifest.json").read_text())
+    manifest["corpus"]["tokens"] = sum(counts.values())
+    (out / "_manifest.json").write_text(json.dumps(manifest))
 
 
 def run_mllib(documents_path: Path, partitions: int, overrides: list[str], workdir: Path) -> Result:
     return _run_child(f"Spark MLlib Word2Vec (SG + HS), {partitions} partition(s)", "mllib",
-                      documents_path, overrides, workdir, partitions)
+                      documents_path, overrides, workdir, partitions,
+                      after=lambda out: _count_words(documents_path, out))
 
 
 def run_ppmi_reference(documents_path: Path, overrides: list[str], workdir: Path) -> Result:
