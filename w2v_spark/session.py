@@ -56,7 +56,10 @@ class ClassArchive:
 
     def java_options(self) -> str:
         if self.staging is None:
-            return f"-XX:SharedArchiveFile={self.path} {_QUIET_CDS}"
+            # Should the JVM crash on the archive, its crash report goes beside it, not into the
+            # user's working directory.
+            return (f"-XX:SharedArchiveFile={self.path} {_QUIET_CDS} "
+                    f"-XX:ErrorFile={self.path.parent}/hs_err_pid%p.log")
         return f"-XX:ArchiveClassesAtExit={self.staging} {_QUIET_CDS}"
 
 
@@ -210,7 +213,19 @@ def spark_session(config: SparkConfig) -> Iterator[SparkSession]:
     archive = None
     if owned and SparkContext._gateway is None and not launched_by_spark_submit():
         archive = class_archive(config.class_archive)  # only a JVM we start can map one
-    spark = build_session(config, archive)
+    try:
+        spark = build_session(config, archive)
+    except W2VError:
+        if archive is None:
+            raise
+        # A JVM that cannot map an archive normally runs without it; one that crashed on it
+        # (a file damaged after it was published) would fail every later run: drop it, go on.
+        log.warning("the JVM did not start with class archive %s: removed; starting without it",
+                    archive.path)
+        if archive.staging is None:
+            archive.path.unlink(missing_ok=True)
+        archive = None
+        spark = build_session(config)
     if archive is not None:
         log.info("JVM class archive: %s %s", "creating" if archive.staging else "using",
                  archive.path)

@@ -49,6 +49,18 @@ def test_first_run_creates_the_archive_and_the_next_maps_it(topic_corpus, tmp_pa
     assert (tmp_path / "first" / "vectors.txt").read_bytes() == \
         (tmp_path / "second" / "vectors.txt").read_bytes()
 
+    # Damaged after it was published (here: cut short), the archive crashes the JVM that maps
+    # it; the run drops it and starts without it.
+    whole = archives[0].read_bytes()
+    archives[0].chmod(0o644)
+    archives[0].write_bytes(whole[: len(whole) // 2])
+    third = _train(topic_corpus, tmp_path / "third", cache)
+    assert "did not start with class archive" in third.stderr
+    assert not archives[0].exists()
+    assert list(cache.glob("hs_err_pid*.log"))  # the crash report, kept beside the archive
+    assert (tmp_path / "third" / "vectors.txt").read_bytes() == \
+        (tmp_path / "first" / "vectors.txt").read_bytes()
+
 
 def test_an_unfinished_dump_is_never_published(tmp_path):
     # No JVM in this process: publishing finds no finished dump, deletes it, publishes nothing.
