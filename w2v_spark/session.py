@@ -75,11 +75,11 @@ def class_archive(setting: str) -> ClassArchive | None:
     """The archive for the JVM this process is about to start (``setting``: ``[spark]
     class_archive``), or None (``"off"``, no Java found, or a directory we cannot write).
 
-    The JVM spends its first seconds loading and verifying ≈ 25,000 of Spark's classes; an archive
-    of them, mapped at start, skips most of that (bench-en end to end: −3 to −5 s). An archive is valid
-    for one JVM build and one Spark classpath, so its name is a digest of the ``java`` that
-    spark-submit will run (path, size, mtime) and of Spark's jars; HotSpot checks both again
-    when it maps it and runs without the archive if they differ."""
+    The JVM spends its first seconds loading and verifying ≈ 25,000 of Spark's classes; an
+    archive of them, mapped at start, skips most of that (bench-en end to end: −3 to −5 s). An
+    archive is valid for one JVM build and one Spark classpath, so its name is a digest of the
+    ``java`` that spark-submit will run (path, size, mtime) and of Spark's jars; HotSpot checks
+    both again when it maps it and runs without the archive if they differ."""
     if setting == "off":
         return None
     java_home = os.environ.get("JAVA_HOME")
