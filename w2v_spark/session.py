@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from subprocess import Popen
 
 import pyspark
 from pyspark import SparkConf, SparkContext
@@ -124,33 +125,34 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def publish_class_archive(archive: ClassArchive) -> None:
-    """After ``spark.stop()``: end the JVM (it dumps the archive as it exits), then publish the
-    dump under its final name by one rename, so a JVM never maps a half-written archive (which
-    crashes it). A dump that did not finish is deleted."""
-    gateway = SparkContext._gateway
-    process = getattr(gateway, "proc", None)
-    log.info("writing the JVM class archive (once per JDK and Spark; ≈ 15 s) ...")
-    if process is not None and process.stdin is not None:
+def publish_class_archive(archive: ClassArchive, jvm: Popen | None) -> None:
+    """After ``spark.stop()``: end ``jvm`` (the gateway process this run started; it dumps the
+    archive as it exits), then publish the dump under its final name by one rename, so a JVM
+    never maps a half-written archive (which crashes it). A dump that did not finish is
+    deleted. ``jvm`` None: no JVM to end (only the dump is judged)."""
+    if jvm is not None:
+        log.info("writing the JVM class archive (once per JDK and Spark; ≈ 15 s) ...")
+        gateway = SparkContext._gateway
+        if gateway is not None and getattr(gateway, "proc", None) is jvm:
+            try:
+                gateway.shutdown()
+            except Exception:  # noqa: BLE001 - the JVM is ending anyway
+                pass
+            SparkContext._gateway = None
+            SparkContext._jvm = None
         # The gateway JVM exits when its stdin closes (what happens when Python exits).
+        jvm.stdin.close()
         try:
-            gateway.shutdown()
-        except Exception:  # noqa: BLE001 - the JVM is ending anyway
-            pass
-        process.stdin.close()
-        try:
-            process.wait(timeout=600)
+            jvm.wait(timeout=600)
         except Exception:  # noqa: BLE001 - a JVM that does not end leaves no archive
-            process.kill()
-        SparkContext._gateway = None
-        SparkContext._jvm = None
+            jvm.kill()
     staging = archive.staging
     try:
         with open(staging, "rb") as dump:
             finished = dump.read(4) == _ARCHIVE_MAGIC
     except OSError:
         finished = False
-    if finished and process is not None and process.returncode == 0:
+    if finished and jvm is not None and jvm.returncode == 0:
         os.replace(staging, archive.path)
         log.info("JVM class archive written to %s (%d MB); later runs start faster",
                  archive.path, archive.path.stat().st_size >> 20)
@@ -226,16 +228,18 @@ def spark_session(config: SparkConfig) -> Iterator[SparkSession]:
             archive.path.unlink(missing_ok=True)
         archive = None
         spark = build_session(config)
+    jvm = None
     if archive is not None:
         log.info("JVM class archive: %s %s", "creating" if archive.staging else "using",
                  archive.path)
+        jvm = getattr(SparkContext._gateway, "proc", None)  # the JVM this call started
     try:
         yield spark
     finally:
         if owned:
             spark.stop()
             if archive is not None and archive.staging is not None:
-                publish_class_archive(archive)
+                publish_class_archive(archive, jvm)
 
 
 def _quiet(spark: SparkSession, logger: str) -> None:

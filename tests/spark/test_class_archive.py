@@ -62,13 +62,15 @@ def test_first_run_creates_the_archive_and_the_next_maps_it(topic_corpus, tmp_pa
         (tmp_path / "first" / "vectors.txt").read_bytes()
 
 
-def test_an_unfinished_dump_is_never_published(tmp_path):
-    # No JVM in this process: publishing finds no finished dump, deletes it, publishes nothing.
+def test_an_unfinished_dump_is_never_published(spark, tmp_path):
+    # No JVM of its own to end: publishing finds no finished dump, deletes it, publishes nothing
+    # (and leaves alone the JVM of the suite's session, if one runs in this process).
     staging = tmp_path / "spark.jsa.1.partial"
     staging.write_bytes(b"\0" * 4096)  # HotSpot writes the header (and its magic) last
     archive = ClassArchive(tmp_path / "spark.jsa", staging=staging)
-    publish_class_archive(archive)
+    publish_class_archive(archive, jvm=None)
     assert not staging.exists() and not archive.path.exists()
+    assert spark.range(3).count() == 3  # the suite's JVM still serves
 
 
 def test_stale_staging_files_of_ended_processes_are_removed(tmp_path):
