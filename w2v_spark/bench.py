@@ -34,6 +34,7 @@ import gzip
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -256,8 +257,6 @@ def gensim_child(documents_path: str, workers: int, overrides: list[str], out: s
 def kernel_child(documents_path: str, overrides: list[str], out: str) -> None:
     """Our kernel alone, one process, no Spark: vocabulary, subsampling table, noise table and
     ``config.sgns.epochs`` passes of :func:`~w2v_spark.sgns.train_partition` over all documents."""
-    from collections import Counter
-
     from w2v_spark.sampling import build_noise_table
     from w2v_spark.sgns import TrainSettings, train_partition
     from w2v_spark.train import initial_model
@@ -288,8 +287,6 @@ def kernel_child(documents_path: str, overrides: list[str], out: str) -> None:
 def ppmi_reference_child(documents_path: str, overrides: list[str], out: str) -> None:
     """Single-process PPMI-SVD (NumPy + SciPy, ARPACK), the reference of ANCHORS.md: same
     vocabulary, window, weighting, smoothing and eigenvalue weight as ``[ppmi]``."""
-    from collections import Counter
-
     import scipy.sparse as sp
     from scipy.sparse.linalg import svds
 
@@ -364,25 +361,20 @@ def mllib_child(documents_path: str, partitions: int, overrides: list[str], out:
 def _count_words(documents_path: Path, out: Path) -> None:
     """Give a reference system's vectors (written without counts) the corpus counts and order
     them by descending count (ties by word), as ours are, before they are evaluated."""
-    import pyarrow.parquet as pq
-
-    from w2v_spark.io import embeddings_table
+    from w2v_spark.embeddings import Embeddings
 
     counts = Counter()
     with open(documents_path, encoding="utf-8") as f:
         for line in f:
             counts.update(line.split())
-    path = out / "embeddings" / "part-0.parquet"
-    table = pq.read_table(path)
-    words = table.column("word").to_pylist()
-    vectors = np.asarray(table.column("vector").to_pylist(), dtype=np.float32)
-    order = sorted(range(len(words)), key=lambda i: (-counts[words[i]], words[i]))
-    pq.write_table(embeddings_table([words[i] for i in order],
-                                    np.array([counts[words[i]] for i in order], dtype=np.int64),
-                                    vectors[order]), path)
-    manifest = json.loads((out / "_manifest.json").read_text())
-    manifest["corpus"]["tokens"] = sum(counts.values())
-    (out / "_manifest.json").write_text(json.dumps(manifest))
+    written = Embeddings.load(out)
+    epochs = json.loads((out / "_manifest.json").read_text())["config"]["sgns"]["epochs"]
+    order = sorted(range(len(written.words)),
+                   key=lambda i: (-counts[written.words[i]], written.words[i]))
+    words = [written.words[i] for i in order]
+    shutil.rmtree(out)
+    write_result(str(out), words, np.array([counts[w] for w in words], dtype=np.int64),
+                 written.vectors[order], sum(counts.values()), epochs)
 
 
 def run_mllib(documents_path: Path, partitions: int, overrides: list[str], workdir: Path) -> Result:

@@ -39,7 +39,8 @@ class SparkConfig:
 
     def __post_init__(self):
         _require(self.partitions >= 1, "spark.partitions", f"must be ≥ 1, got {self.partitions}")
-        _require(self.class_archive.strip() != "", "spark.class_archive", f"must be 'auto', 'off' or a directory, got {self.class_archive!r}")
+        _require(self.class_archive.strip() != "", "spark.class_archive",
+                 f"must be 'auto', 'off' or a directory, got {self.class_archive!r}")
         for key, value in self.conf.items():
             _require(key.startswith("spark."), "spark.conf", f"keys must start with 'spark.', got {key!r}")
             _require(isinstance(value, (str, int, float, bool)), f"spark.conf.{key}", "must be a scalar")
