@@ -29,18 +29,25 @@ class SparkConfig:
 
     ``class_archive``: where the driver JVM's class-data-sharing archive lives when this process
     starts the JVM (not under spark-submit): ``"auto"`` (the user cache, see
-    :mod:`w2v_spark.session`), ``"off"``, or a directory."""
+    :mod:`w2v_spark.session`), ``"off"``, or a directory.
+
+    ``training_jit``: in local mode, which of the JVM's compilers may compile code that becomes
+    hot while SGNS trains: ``"c1"`` (the quick one only; see :func:`w2v_spark.session.training_jit`)
+    or ``"default"`` (C1 and C2)."""
 
     master: str = "local[2]"
     partitions: int = 2
     app_name: str = "w2v_spark"
     class_archive: str = "auto"
+    training_jit: str = "c1"
     conf: dict = field(default_factory=dict)
 
     def __post_init__(self):
         _require(self.partitions >= 1, "spark.partitions", f"must be ≥ 1, got {self.partitions}")
         _require(self.class_archive.strip() != "", "spark.class_archive",
                  f"must be 'auto', 'off' or a directory, got {self.class_archive!r}")
+        _require(self.training_jit in ("c1", "default"), "spark.training_jit",
+                 f"must be 'c1' or 'default', got {self.training_jit!r}")
         for key, value in self.conf.items():
             _require(key.startswith("spark."), "spark.conf", f"keys must start with 'spark.', got {key!r}")
             _require(isinstance(value, (str, int, float, bool)), f"spark.conf.{key}", "must be a scalar")

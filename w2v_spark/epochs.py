@@ -18,6 +18,7 @@ import functools
 import logging
 import os
 import time
+import uuid
 from collections import defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -134,6 +135,22 @@ def _average_task(partition, rows, *, model, tables, plan):
             RowUpdate.from_matrices(syn0_start, syn0, stats.input_touches),
             RowUpdate.from_matrices(syn1_start, syn1, stats.output_touches),
         )
+
+
+class AveragingEpochs:
+    """Runs averaging epochs over the cached ``corpus``, one Spark job each."""
+
+    def __init__(self, sc, corpus, tables):
+        self._sc, self._corpus, self._tables = sc, corpus, tables
+
+    def run(self, syn0, syn1, plan: EpochPlan, split: Split,
+            ahead: EpochPlan | None = None) -> tuple:
+        """Returns ``(raw words, trained words, pairs, loss)``; updates ``syn0``/``syn1`` in
+        place. (``ahead`` is ignored: every task needs the model.)"""
+        return run_averaging_epoch(self._sc, self._corpus, syn0, syn1, self._tables, plan, split)
+
+    def close(self) -> None:
+        pass
 
 
 def run_averaging_epoch(sc, corpus, syn0, syn1, tables, plan: EpochPlan, split: Split) -> tuple:
@@ -313,55 +330,168 @@ def _stratum_task(trainer, rows, *, model, tables, deals, plan, stratum, round_i
                 _ROWS, kind, words[mine], values[mine])
 
 
-def run_stratified_epoch(sc, corpus, syn0, syn1, tables, plan: EpochPlan, split: Split) -> tuple:
-    """Returns ``(raw words, trained words, pairs, loss)``; updates ``syn0``/``syn1`` in place.
+@dataclass
+class _Blocks:
+    """One epoch's blocks, shuffled to their (stage, trainer) partitions (``stages × P`` of
+    them), and the broadcast deals they were cut with. ``ahead`` is the JVM's future of the
+    map stage when it was submitted before the epoch's own job."""
 
-    The epoch runs as ``plan.rounds`` rounds, each over a ``1 / rounds`` slice of every partition's
-    documents with freshly dealt buckets, in ``P`` strata. It is one Spark job: one map stage cuts
-    the blocks of every round and stratum (one shuffle, a partition per stage and trainer), then
+    plan: EpochPlan
+    rdd: object
+    deals: object
+    ahead: object = None
+
+    def submit(self, sc) -> None:
+        """Queue the map stage that cuts these blocks as a job of its own (Spark's
+        ``submitMapStage``, a developer API): the epoch's job then finds the shuffle written."""
+        shuffled = self.rdd._jrdd.rdd().dependencies().head().rdd()  # under PySpark's valueOfPair
+        self.ahead = sc._jsc.sc().submitMapStage(shuffled.dependencies().head())
+
+    def release(self) -> None:
+        if self.ahead is not None and not self.ahead.isCompleted():
+            self.ahead.cancel()
+        self.deals.destroy()
+
+
+def _collect_then(sc, rdd, then) -> list:
+    """``rdd.collect()``, calling ``then()`` on this thread once the collect's job has started
+    its last stage (or ended). A job ``then`` submits is queued behind this one (the FIFO
+    scheduler runs tasks of the job with the lowest id first, others' only on idle cores), and
+    by then it has left only the last stage's tasks: the queued job's tasks take the cores that
+    the last stage's trainers free one after the other, and that the driver leaves idle while it
+    merges the model and starts the next job. (Queued at the job's start, they took the cores
+    at the first stage boundary instead, in the gap before the DAG scheduler submits the next
+    stage, and the gap after the job stayed idle.)"""
+    group = f"w2v_spark-{uuid.uuid4().hex}"
+    outcome: dict = {}
+
+    def collect():
+        sc.setLocalProperty("spark.jobGroup.id", group)
+        try:
+            outcome["records"] = rdd.collect()
+        except BaseException as error:  # noqa: BLE001 - re-raised on the calling thread
+            outcome["error"] = error
+
+    from pyspark import InheritableThread  # keeps this thread's job description
+
+    thread = InheritableThread(target=collect, daemon=True)
+    thread.start()
+    try:
+        tracker, last_stage = sc.statusTracker(), None
+        while thread.is_alive():
+            if last_stage is None:
+                jobs = tracker.getJobIdsForGroup(group)
+                job = tracker.getJobInfo(jobs[0]) if jobs else None
+                last_stage = max(job.stageIds) if job is not None else None
+            elif last_stage in tracker.getActiveStageIds():
+                # (Not the stage's task counts: the status store refreshes those at most every
+                # spark.ui.liveUpdate.period, often only when the first task has finished.)
+                break
+            thread.join(0.05 if last_stage is not None else 0.002)
+        then()
+    finally:
+        thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["records"]
+
+
+class StratifiedEpochs:
+    """Runs stratified epochs over the cached ``corpus``, one Spark job each.
+
+    An epoch runs as ``plan.rounds`` rounds, each over a ``1 / rounds`` slice of every
+    partition's documents with freshly dealt buckets, in ``P`` strata. One map stage cuts the
+    blocks of every round and stratum (one shuffle, a partition per stage and trainer), then
     each stratum is a stage of ``P`` trainers that read only their own blocks and whose model
     slices reach the next stratum's trainers through a shuffle. The model leaves the driver once
     (a broadcast) and comes back once (the last stratum's slices), however many strata the epoch
     has.
+
+    Cutting blocks needs no model, so near the end of epoch ``e`` the map stage of epoch
+    ``e + 1`` is queued behind it as a job of its own: its tasks run on the cores the epoch
+    leaves idle — while the last stratum waits for its slowest trainer, and while the driver
+    merges the model and broadcasts it again — and epoch ``e + 1``'s job starts at its first
+    stratum.
     """
-    table = tables.value
-    parts = plan.partitions
-    mass = table.counts * table.keep_probability  # expected training tokens per word
-    deals = sc.broadcast([
-        Deal.of(assign_buckets(mass, parts, plan.rng(2**31, round_index)), parts)
-        for round_index in range(plan.rounds)
-    ])
-    with split("broadcast"):
-        model = sc.broadcast((syn0, syn1))
-    try:
-        stages = [(r, s) for r in range(plan.rounds) for s in range(parts)]
-        keys = len(stages) * parts
-        blocks = corpus.mapPartitionsWithIndex(functools.partial(
-            _block_task, tables=tables, deals=deals, plan=plan,
-        )).partitionBy(keys, _identity)
-        state = blocks
-        for index, (round_index, stratum) in enumerate(stages):
-            last = index == len(stages) - 1
-            # Both sides are partitioned by _identity, so the union pairs the blocks of (stage,
-            # trainer) with the slices sent to it (no shuffle of its own); then only this stage's
-            # partitions are kept.
-            inputs = _stage_inputs(blocks if index == 0 else blocks.union(state), index, parts)
-            state = inputs.mapPartitionsWithIndex(functools.partial(
-                _stratum_task, model=model if index == 0 else None, tables=tables, deals=deals,
-                plan=plan, stratum=stratum, round_index=round_index, last=last, dim=syn0.shape[1],
-            ))
-            if not last:
-                state = state.partitionBy(keys, _identity)
-        with split("train"):
-            records = [value for _, value in state.collect()]
-    finally:
-        model.destroy()
-        deals.destroy()
-    with split("merge"):
-        for _, kind, words, values in (r for r in records if r[0] == _ROWS):
-            (syn0 if kind == _INPUT else syn1)[words] = values
-        totals = np.zeros(4)
-        # Summed in (round, stratum, trainer) order: the loss is the same float every run.
-        for _, _, numbers in sorted((r for r in records if r[0] == _STATS), key=lambda r: r[1]):
-            totals += numbers
-    return int(totals[0]), int(totals[1]), int(totals[2]), float(totals[3])
+
+    def __init__(self, sc, corpus, tables):
+        self._sc, self._corpus, self._tables = sc, corpus, tables
+        self._next: _Blocks | None = None
+
+    def _cut(self, plan: EpochPlan) -> _Blocks:
+        parts = plan.partitions
+        table = self._tables.value
+        mass = table.counts * table.keep_probability  # expected training tokens per word
+        deals = self._sc.broadcast([
+            Deal.of(assign_buckets(mass, parts, plan.rng(2**31, round_index)), parts)
+            for round_index in range(plan.rounds)
+        ])
+        rdd = self._corpus.mapPartitionsWithIndex(functools.partial(
+            _block_task, tables=self._tables, deals=deals, plan=plan,
+        )).partitionBy(plan.rounds * parts * parts, _identity)
+        return _Blocks(plan=plan, rdd=rdd, deals=deals)
+
+    def run(self, syn0, syn1, plan: EpochPlan, split: Split,
+            ahead: EpochPlan | None = None) -> tuple:
+        """Train one epoch; with ``ahead``, start cutting that epoch's blocks behind it.
+
+        Returns ``(raw words, trained words, pairs, loss)``; updates ``syn0``/``syn1`` in place.
+        """
+        blocks, self._next = self._next, None
+        if blocks is None or blocks.plan != plan:
+            if blocks is not None:
+                blocks.release()
+            blocks = self._cut(plan)
+        parts = plan.partitions
+        with split("broadcast"):
+            model = self._sc.broadcast((syn0, syn1))
+        try:
+            stages = [(r, s) for r in range(plan.rounds) for s in range(parts)]
+            keys = len(stages) * parts
+            state = blocks.rdd
+            for index, (round_index, stratum) in enumerate(stages):
+                last = index == len(stages) - 1
+                # Both sides are partitioned by _identity, so the union pairs the blocks of
+                # (stage, trainer) with the slices sent to it (no shuffle of its own); then only
+                # this stage's partitions are kept.
+                inputs = _stage_inputs(blocks.rdd if index == 0 else blocks.rdd.union(state),
+                                       index, parts)
+                state = inputs.mapPartitionsWithIndex(functools.partial(
+                    _stratum_task, model=model if index == 0 else None, tables=self._tables,
+                    deals=blocks.deals, plan=plan, stratum=stratum, round_index=round_index,
+                    last=last, dim=syn0.shape[1],
+                ))
+                if not last:
+                    state = state.partitionBy(keys, _identity)
+
+            def cut_ahead():
+                if ahead is None:
+                    return
+                self._next = self._cut(ahead)
+                description = self._sc.getLocalProperty("spark.job.description")
+                self._sc.setJobDescription(
+                    f"epoch {ahead.epoch + 1}/{ahead.epochs}: cutting blocks (ahead)")
+                try:
+                    self._next.submit(self._sc)
+                finally:
+                    self._sc.setJobDescription(description)
+
+            with split("train"):
+                records = [value for _, value in _collect_then(self._sc, state, cut_ahead)]
+        finally:
+            model.destroy()
+            blocks.release()
+        with split("merge"):
+            for _, kind, words, values in (r for r in records if r[0] == _ROWS):
+                (syn0 if kind == _INPUT else syn1)[words] = values
+            totals = np.zeros(4)
+            # Summed in (round, stratum, trainer) order: the loss is the same float every run.
+            for _, _, numbers in sorted((r for r in records if r[0] == _STATS), key=lambda r: r[1]):
+                totals += numbers
+        return int(totals[0]), int(totals[1]), int(totals[2]), float(totals[3])
+
+    def close(self) -> None:
+        """Cancel and release blocks cut ahead for an epoch that will not run."""
+        if self._next is not None:
+            self._next.release()
+            self._next = None

@@ -40,6 +40,7 @@ from w2v_spark.errors import ConfigError, InputDataError, OutputError, TrainingE
 from w2v_spark.ppmi import ppmi
 from w2v_spark.resources import check_memory
 from w2v_spark.schemas import EMBEDDINGS, VOCAB
+from w2v_spark.session import training_jit
 from w2v_spark.svd import randomized_svd, sparse_blocks, word_vectors
 from w2v_spark.tokenize import tokenize
 from w2v_spark.train import pack_corpus, reports_as_dicts, spread_documents, train_sgns
@@ -316,9 +317,10 @@ def _train_sgns(spark, config: JobConfig, corpus: Corpus, output: io.Output, pre
         if config.output.checkpoints or resume:
             checkpoints = Checkpoints(spark, output.target, config.to_dict(),
                                       vocabulary_fingerprint(corpus.words, corpus.counts))
-        vectors, reports = train_sgns(spark, packed, tables=tables, config=config.sgns,
-                                      partitions=partitions, checkpoints=checkpoints,
-                                      resume=resume, debug=config.debug)
+        with training_jit(spark, config.spark.training_jit):
+            vectors, reports = train_sgns(spark, packed, tables=tables, config=config.sgns,
+                                          partitions=partitions, checkpoints=checkpoints,
+                                          resume=resume, debug=config.debug)
         packed.unpersist()
 
     with timer(f"{prefix}write" if prefix else "write"):

@@ -21,11 +21,11 @@ from w2v_spark.checkpoint import Checkpoints
 from w2v_spark.config import DebugConfig, SgnsConfig
 from w2v_spark.encode import batch_encoder, encode
 from w2v_spark.epochs import (
+    AveragingEpochs,
     EpochPlan,
     Split,
+    StratifiedEpochs,
     Tables,
-    run_averaging_epoch,
-    run_stratified_epoch,
 )
 from w2v_spark.errors import ConfigError, TrainingError
 from w2v_spark.sgns import TrainSettings
@@ -142,8 +142,8 @@ def train_sgns(
     """Run ``config.epochs`` epochs over the cached ``corpus``.
 
     With one partition both modes are plain sequential SGD over the corpus; with more,
-    ``config.partition_mode`` picks :func:`~w2v_spark.epochs.run_stratified_epoch` or
-    :func:`~w2v_spark.epochs.run_averaging_epoch`.
+    ``config.partition_mode`` picks :class:`~w2v_spark.epochs.StratifiedEpochs` or
+    :class:`~w2v_spark.epochs.AveragingEpochs`.
 
     With ``checkpoints`` the model is saved after every epoch (in the background; call
     ``checkpoints.wait()`` before relying on the last one); with ``resume`` training continues
@@ -171,8 +171,8 @@ def train_sgns(
     log.info("training with the %s kernel, %s", settings.kernel,
              f"{partitions} partitions, {config.partition_mode}" if partitions > 1 else "1 partition")
     stratified = config.partition_mode == "stratified" and partitions > 1
-    run_epoch = run_stratified_epoch if stratified else run_averaging_epoch
     broadcast_tables = sc.broadcast(tables)
+    runner = (StratifiedEpochs if stratified else AveragingEpochs)(sc, corpus, broadcast_tables)
     reports: list[EpochReport] = []
     first_epoch = 0
     if resume and checkpoints is not None:
@@ -185,16 +185,20 @@ def train_sgns(
             log.info("resuming after epoch %d from %s", first_epoch, checkpoints.root)
     started = time.perf_counter()
     try:
-        for epoch in range(first_epoch, config.epochs):
-            plan = EpochPlan(settings=settings, seed=config.seed, epoch=epoch,
+        def plan_of(epoch: int) -> EpochPlan | None:
+            if epoch >= config.epochs:
+                return None
+            return EpochPlan(settings=settings, seed=config.seed, epoch=epoch,
                              epochs=config.epochs, partitions=partitions,
                              rounds=config.rounds(partitions) if stratified else 1,
                              fail_task_once=debug.failing_task())
+
+        for epoch in range(first_epoch, config.epochs):
             t0 = time.perf_counter()
             sc.setJobDescription(f"epoch {epoch + 1}/{config.epochs}: training")
             split = Split()
-            raw, trained, pairs, loss = run_epoch(sc, corpus, syn0, syn1, broadcast_tables, plan,
-                                                  split)
+            raw, trained, pairs, loss = runner.run(syn0, syn1, plan_of(epoch), split,
+                                                   ahead=plan_of(epoch + 1))
             sc.setJobDescription(None)
             if not (np.isfinite(syn0).all() and np.isfinite(syn1).all()):
                 raise TrainingError(
@@ -225,6 +229,7 @@ def train_sgns(
             checkpoints.wait()
         raise
     finally:
+        runner.close()
         broadcast_tables.destroy()
     # On success the last checkpoint may still be being written: the caller waits for it
     # (Checkpoints.wait) before it commits, so that the write overlaps with writing the outputs.

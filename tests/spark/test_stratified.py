@@ -10,10 +10,10 @@ from tests.corpus import write_topic_corpus
 from w2v_spark.epochs import (
     EpochPlan,
     Split,
+    StratifiedEpochs,
     Tables,
     _block_task,
     _stage_inputs,
-    run_stratified_epoch,
 )
 from w2v_spark.sampling import build_noise_table
 from w2v_spark.sgns import TrainSettings, Windows, new_stats, train_windows
@@ -109,16 +109,22 @@ def test_spark_stratified_epoch_equals_reference(spark, tmp_path, write_corpus, 
     syn0, syn1 = initial_model(len(words), 12, seed=3)
     ref0, ref1 = syn0.copy(), syn1.copy()
     broadcast_tables = spark.sparkContext.broadcast(tables)
-    for epoch in range(2):
-        plan = EpochPlan(settings=settings, seed=3, epoch=epoch, epochs=2, partitions=partitions,
-                         rounds=2)
+    runner = StratifiedEpochs(spark.sparkContext, corpus, broadcast_tables)
+    plans = [EpochPlan(settings=settings, seed=3, epoch=epoch, epochs=2, partitions=partitions,
+                       rounds=2) for epoch in range(2)]
+    for epoch, plan in enumerate(plans):
         split = Split()
-        raw, kept, pairs, loss = run_stratified_epoch(spark.sparkContext, corpus, syn0, syn1,
-                                                      broadcast_tables, plan, split)
+        # Epoch 1's blocks are cut ahead, while epoch 0 trains, and used by epoch 1's job.
+        ahead = plans[epoch + 1] if epoch + 1 < len(plans) else None
+        raw, kept, pairs, loss = runner.run(syn0, syn1, plan, split, ahead=ahead)
+        if ahead is not None:
+            assert runner._next.plan == ahead and runner._next.ahead.jobIds().size() == 1
         assert set(split.seconds) == {"broadcast", "train", "merge"}
         expected = _reference_epoch(parts, ref0, ref1, tables, plan)
         assert (raw, kept, pairs, loss) == (expected[0], expected[1], expected[2], expected[3])
         assert raw == counts.sum() and 0 < kept <= raw and pairs > kept and np.isfinite(loss)
+    assert runner._next is None  # taken by epoch 1
+    runner.close()
     broadcast_tables.destroy()
     corpus.unpersist()
     np.testing.assert_array_equal(syn0, ref0)

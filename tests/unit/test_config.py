@@ -40,6 +40,7 @@ def test_shipped_configs_load_and_default_toml_equals_code_defaults():
         ({"sgns": {"min_alpha": 0.5}}, "sgns.min_alpha"),
         ({"vocab": {"sample": 1.5}}, "vocab.sample"),
         ({"spark": {"partitions": 0}}, "spark.partitions"),
+        ({"spark": {"training_jit": "c2"}}, "spark.training_jit: must be 'c1' or 'default', got 'c2'"),
         ({"sgns": {"epochs": "five"}}, "sgns.epochs: expected int, got str 'five'"),
         ({"sgns": {"epochs": True}}, "sgns.epochs: expected int"),
         ({"output": {"on_existing": "replace"}}, "output.on_existing"),
