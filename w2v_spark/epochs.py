@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
+from pyspark import RDD, Broadcast
 
 from w2v_spark.merge import RowUpdate, merge_updates
 from w2v_spark.sampling import NoiseTable, build_noise_table
@@ -337,9 +338,9 @@ class _Blocks:
     map stage when it was submitted before the epoch's own job."""
 
     plan: EpochPlan
-    rdd: object
-    deals: object
-    ahead: object = None
+    rdd: RDD
+    deals: Broadcast  # list[Deal], one per round
+    ahead: object = None  # py4j proxy of org.apache.spark.SimpleFutureAction
 
     def submit(self, sc) -> None:
         """Queue the map stage that cuts these blocks as a job of its own (Spark's
