@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
-from pyspark import RDD, Broadcast
+from pyspark import RDD, Broadcast, InheritableThread
 
 from w2v_spark.merge import RowUpdate, merge_updates
 from w2v_spark.sampling import NoiseTable, build_noise_table
@@ -334,23 +334,28 @@ def _stratum_task(trainer, rows, *, model, tables, deals, plan, stratum, round_i
 @dataclass
 class _Blocks:
     """One epoch's blocks, shuffled to their (stage, trainer) partitions (``stages × P`` of
-    them), and the broadcast deals they were cut with. ``ahead`` is the JVM's future of the
-    map stage when it was submitted before the epoch's own job."""
+    them), and the broadcast deals they were cut with. ``map_stage`` is the JVM's future of the
+    map stage when it was submitted ahead of the epoch's own job."""
 
     plan: EpochPlan
     rdd: RDD
     deals: Broadcast  # list[Deal], one per round
-    ahead: object = None  # py4j proxy of org.apache.spark.SimpleFutureAction
+    map_stage: object = None  # py4j proxy of org.apache.spark.SimpleFutureAction
 
-    def submit(self, sc) -> None:
+    def submit(self, sc, description: str) -> None:
         """Queue the map stage that cuts these blocks as a job of its own (Spark's
         ``submitMapStage``, a developer API): the epoch's job then finds the shuffle written."""
         shuffled = self.rdd._jrdd.rdd().dependencies().head().rdd()  # under PySpark's valueOfPair
-        self.ahead = sc._jsc.sc().submitMapStage(shuffled.dependencies().head())
+        previous = sc.getLocalProperty("spark.job.description")
+        sc.setJobDescription(description)
+        try:
+            self.map_stage = sc._jsc.sc().submitMapStage(shuffled.dependencies().head())
+        finally:
+            sc.setJobDescription(previous)
 
     def release(self) -> None:
-        if self.ahead is not None and not self.ahead.isCompleted():
-            self.ahead.cancel()
+        if self.map_stage is not None and not self.map_stage.isCompleted():
+            self.map_stage.cancel()
         self.deals.destroy()
 
 
@@ -373,9 +378,7 @@ def _collect_then(sc, rdd, then) -> list:
         except BaseException as error:  # noqa: BLE001 - re-raised on the calling thread
             outcome["error"] = error
 
-    from pyspark import InheritableThread  # keeps this thread's job description
-
-    thread = InheritableThread(target=collect, daemon=True)
+    thread = InheritableThread(target=collect, daemon=True)  # keeps the job description
     thread.start()
     try:
         tracker, last_stage = sc.statusTracker(), None
@@ -449,13 +452,13 @@ class StratifiedEpochs:
         try:
             stages = [(r, s) for r in range(plan.rounds) for s in range(parts)]
             keys = len(stages) * parts
-            state = blocks.rdd
+            state = None  # the previous stage's model slices, shuffled to their trainers
             for index, (round_index, stratum) in enumerate(stages):
                 last = index == len(stages) - 1
                 # Both sides are partitioned by _identity, so the union pairs the blocks of
                 # (stage, trainer) with the slices sent to it (no shuffle of its own); then only
                 # this stage's partitions are kept.
-                inputs = _stage_inputs(blocks.rdd if index == 0 else blocks.rdd.union(state),
+                inputs = _stage_inputs(blocks.rdd if state is None else blocks.rdd.union(state),
                                        index, parts)
                 state = inputs.mapPartitionsWithIndex(functools.partial(
                     _stratum_task, model=model if index == 0 else None, tables=self._tables,
@@ -466,16 +469,10 @@ class StratifiedEpochs:
                     state = state.partitionBy(keys, _identity)
 
             def cut_ahead():
-                if ahead is None:
-                    return
-                self._next = self._cut(ahead)
-                description = self._sc.getLocalProperty("spark.job.description")
-                self._sc.setJobDescription(
-                    f"epoch {ahead.epoch + 1}/{ahead.epochs}: cutting blocks (ahead)")
-                try:
-                    self._next.submit(self._sc)
-                finally:
-                    self._sc.setJobDescription(description)
+                if ahead is not None:
+                    self._next = self._cut(ahead)
+                    self._next.submit(self._sc, f"epoch {ahead.epoch + 1}/{ahead.epochs}: "
+                                                "cutting blocks (ahead)")
 
             with split("train"):
                 records = [value for _, value in _collect_then(self._sc, state, cut_ahead)]

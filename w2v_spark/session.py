@@ -274,6 +274,24 @@ def _diagnostic_command(spark: SparkSession, operation: str, *args: str) -> str:
                                            signature)))
 
 
+def _hold_back_c2(spark: SparkSession) -> bool:
+    """Push the C1-only directive onto the JVM's directive stack; False (with a warning) when
+    the JVM has no such command (not HotSpot) or does not take it."""
+    with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="w2v-jit-") as directive:
+        directive.write(_C1_ONLY)
+        directive.flush()
+        try:
+            reply = _diagnostic_command(spark, "compilerDirectivesAdd", directive.name).strip()
+        except Exception as err:  # noqa: BLE001 - py4j wraps whatever the JVM raised
+            reply = str(err).splitlines()[0]
+    if not reply.startswith("1 "):
+        log.warning("spark.training_jit: the JVM did not take the compiler directive (%s); "
+                    "training with its default compilers", reply)
+        return False
+    log.info("JVM: C1 only while training (spark.training_jit)")
+    return True
+
+
 @contextmanager
 def training_jit(spark: SparkSession, setting: str) -> Iterator[None]:
     """While SGNS trains in local mode (the driver JVM is the executor), the JVM's optimizing
@@ -285,34 +303,16 @@ def training_jit(spark: SparkSession, setting: str) -> Iterator[None]:
     but not hot, and C2 kept compiling it through every epoch (215 methods in epochs 3-5 on
     bench-en): ≈ 1.5 CPU s per 3 epochs, on the cores the Python trainers need. C1 compiles the
     same methods in a fraction of that and, for this code, about as well: training at
-    ``local[2]`` took 27.8 / 27.1 s instead of 30.9 / 29.1 s (alternating runs). What C2 compiled
-    while tokenizing and counting, which do run hot in the JVM, stays compiled. Applied at run
-    time as ``jcmd PID Compiler.directives_add`` would; a JVM without the command (not HotSpot)
-    logs a warning and trains as usual.
+    ``local[2]`` took 28.3 / 27.5 s instead of 29.2 / 29.4 s (alternating runs, BENCHMARKS.md
+    session 8). What C2 compiled while tokenizing and counting, which do run hot in the JVM,
+    stays compiled. Applied at run time as ``jcmd PID Compiler.directives_add`` would.
     """
-    if setting != "c1" or not spark.sparkContext.master.startswith("local"):
-        yield
-        return
-    with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="w2v-jit-") as directive:
-        directive.write(_C1_ONLY)
-        directive.flush()
-        try:
-            reply = _diagnostic_command(spark, "compilerDirectivesAdd", directive.name)
-        except Exception as err:  # noqa: BLE001 - py4j wraps whatever the JVM raised
-            log.warning("spark.training_jit: the JVM refused the compiler directive (%s); "
-                        "training with its default compilers", str(err).splitlines()[0])
-            yield
-            return
-    added = reply.strip().startswith("1 ")
-    if not added:
-        log.warning("spark.training_jit: the JVM did not take the compiler directive (%s)",
-                    reply.strip())
-    else:
-        log.info("JVM: C1 only while training (spark.training_jit)")
+    held_back = (setting == "c1" and spark.sparkContext.master.startswith("local")
+                 and _hold_back_c2(spark))
     try:
         yield
     finally:
-        if added:
+        if held_back:
             _diagnostic_command(spark, "compilerDirectivesRemove")
 
 

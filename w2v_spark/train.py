@@ -183,16 +183,16 @@ def train_sgns(
             first_epoch, syn0, syn1, done = found
             reports = [EpochReport(**r) for r in done]
             log.info("resuming after epoch %d from %s", first_epoch, checkpoints.root)
+    def plan_of(epoch: int) -> EpochPlan | None:
+        if epoch >= config.epochs:
+            return None
+        return EpochPlan(settings=settings, seed=config.seed, epoch=epoch,
+                         epochs=config.epochs, partitions=partitions,
+                         rounds=config.rounds(partitions) if stratified else 1,
+                         fail_task_once=debug.failing_task())
+
     started = time.perf_counter()
     try:
-        def plan_of(epoch: int) -> EpochPlan | None:
-            if epoch >= config.epochs:
-                return None
-            return EpochPlan(settings=settings, seed=config.seed, epoch=epoch,
-                             epochs=config.epochs, partitions=partitions,
-                             rounds=config.rounds(partitions) if stratified else 1,
-                             fail_task_once=debug.failing_task())
-
         for epoch in range(first_epoch, config.epochs):
             t0 = time.perf_counter()
             sc.setJobDescription(f"epoch {epoch + 1}/{config.epochs}: training")

@@ -118,7 +118,7 @@ def test_spark_stratified_epoch_equals_reference(spark, tmp_path, write_corpus, 
         ahead = plans[epoch + 1] if epoch + 1 < len(plans) else None
         raw, kept, pairs, loss = runner.run(syn0, syn1, plan, split, ahead=ahead)
         if ahead is not None:
-            assert runner._next.plan == ahead and runner._next.ahead.jobIds().size() == 1
+            assert runner._next.plan == ahead and runner._next.map_stage.jobIds().size() == 1
         assert set(split.seconds) == {"broadcast", "train", "merge"}
         expected = _reference_epoch(parts, ref0, ref1, tables, plan)
         assert (raw, kept, pairs, loss) == (expected[0], expected[1], expected[2], expected[3])
