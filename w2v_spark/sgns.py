@@ -17,7 +17,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import sparse
 
 from w2v_spark.sampling import NoiseTable
 
@@ -88,6 +87,10 @@ def scatter_add(matrix: np.ndarray, rows: np.ndarray, deltas: np.ndarray) -> np.
     slot = np.zeros(matrix.shape[0], dtype=np.int32)
     slot[unique_rows] = np.arange(unique_rows.size, dtype=np.int32)
     n = rows.shape[0]
+    # Imported here: workers that train with the numba kernel never call this, and scipy.sparse's
+    # import is 90 ms of every Python worker's start.
+    from scipy import sparse
+
     # A (unique × n) 0/1 matrix in CSC form needs no sorting: column i holds one 1 at slot[rows[i]].
     summing = sparse.csc_matrix(
         (np.ones(n, dtype=deltas.dtype), slot[rows], np.arange(n + 1)),

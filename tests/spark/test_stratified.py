@@ -45,7 +45,8 @@ class WordNoise:
 def _reference_epoch(parts, syn0, syn1, tables, plan):
     """The stratified epoch by its definition, in one process and in place on the whole model:
     round after round, stratum after stratum, every bucket's block with word ids and negatives
-    from that bucket. No slices, no shuffles, no records."""
+    from that bucket. No slices, no shuffles, no records. Returns the epoch's totals and the
+    most pieces any block was cut into."""
     parts_count = plan.partitions
     mass = tables.counts * tables.keep_probability
     deals = [Deal.of(assign_buckets(mass, parts_count, plan.rng(2**31, r)), parts_count)
@@ -78,7 +79,7 @@ def _reference_epoch(parts, syn0, syn1, tables, plan):
                     )
                 totals += (sum(p[2][0] for p in pieces), sum(p[2][1] for p in pieces),
                            stats.pairs, stats.loss)
-    return totals
+    return totals, max(len(pieces) for pieces in blocks.values())
 
 
 def _three_word_corpus(path):
@@ -87,11 +88,14 @@ def _three_word_corpus(path):
 
 
 # A vocabulary of 3 words on 4 partitions leaves a bucket empty in every round: its trainer holds
-# empty slices and still has to pass them on.
-@pytest.mark.parametrize(("write_corpus", "partitions"),
-                         [(lambda path: write_topic_corpus(path, lines=600), 3),
-                          (_three_word_corpus, 4)], ids=["topics-3", "fewer-words-than-partitions"])
-def test_spark_stratified_epoch_equals_reference(spark, tmp_path, write_corpus, partitions):
+# empty slices and still has to pass them on. The topic corpus is cut 256 tokens at a time: a
+# trainer's block arrives in a dozen pieces, from every partition, in any order.
+@pytest.mark.parametrize(("write_corpus", "partitions", "slice_tokens"),
+                         [(lambda path: write_topic_corpus(path, lines=600), 3, 256),
+                          (_three_word_corpus, 4, EpochPlan.slice_tokens)],
+                         ids=["topics-3", "fewer-words-than-partitions"])
+def test_spark_stratified_epoch_equals_reference(spark, tmp_path, write_corpus, partitions,
+                                                 slice_tokens):
     path = tmp_path / "corpus.txt"
     write_corpus(path)
     documents = spark.read.text(str(path)).transform(tokenize)
@@ -111,7 +115,7 @@ def test_spark_stratified_epoch_equals_reference(spark, tmp_path, write_corpus, 
     broadcast_tables = spark.sparkContext.broadcast(tables)
     runner = StratifiedEpochs(spark.sparkContext, corpus, broadcast_tables)
     plans = [EpochPlan(settings=settings, seed=3, epoch=epoch, epochs=2, partitions=partitions,
-                       rounds=2) for epoch in range(2)]
+                       rounds=2, slice_tokens=slice_tokens) for epoch in range(2)]
     for epoch, plan in enumerate(plans):
         split = Split()
         # Epoch 1's blocks are cut ahead, while epoch 0 trains, and used by epoch 1's job.
@@ -120,7 +124,8 @@ def test_spark_stratified_epoch_equals_reference(spark, tmp_path, write_corpus, 
         if ahead is not None:
             assert runner._next.plan == ahead and runner._next.map_stage.jobIds().size() == 1
         assert set(split.seconds) == {"broadcast", "train", "merge"}
-        expected = _reference_epoch(parts, ref0, ref1, tables, plan)
+        expected, most_pieces = _reference_epoch(parts, ref0, ref1, tables, plan)
+        assert (most_pieces >= 2 * partitions) == (slice_tokens < 1000)
         assert (raw, kept, pairs, loss) == (expected[0], expected[1], expected[2], expected[3])
         assert raw == counts.sum() and 0 < kept <= raw and pairs > kept and np.isfinite(loss)
     assert runner._next is None  # taken by epoch 1
