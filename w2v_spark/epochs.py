@@ -158,26 +158,23 @@ class AveragingEpochs:
             ahead: EpochPlan | None = None) -> tuple:
         """Returns ``(raw words, trained words, pairs, loss)``; updates ``syn0``/``syn1`` in
         place. (``ahead`` is ignored: every task needs the model.)"""
-        return run_averaging_epoch(self._sc, self._corpus, syn0, syn1, self._tables, plan, split)
+        with split("broadcast"):
+            model = self._sc.broadcast((syn0, syn1))
+        try:
+            with split("train"):
+                task = functools.partial(_average_task, model=model, tables=self._tables,
+                                         plan=plan)
+                results = sorted(self._corpus.mapPartitionsWithIndex(task).collect(),
+                                 key=lambda r: r[0])
+        finally:
+            model.destroy()
+        with split("merge"):
+            merge_updates(syn0, [r[2] for r in results])
+            merge_updates(syn1, [r[3] for r in results])
+        return tuple(sum(r[1][i] for r in results) for i in range(4))
 
     def close(self) -> None:
         pass
-
-
-def run_averaging_epoch(sc, corpus, syn0, syn1, tables, plan: EpochPlan, split: Split) -> tuple:
-    """Returns ``(raw words, trained words, pairs, loss)``; updates ``syn0``/``syn1`` in place."""
-    with split("broadcast"):
-        model = sc.broadcast((syn0, syn1))
-    try:
-        with split("train"):
-            task = functools.partial(_average_task, model=model, tables=tables, plan=plan)
-            results = sorted(corpus.mapPartitionsWithIndex(task).collect(), key=lambda r: r[0])
-    finally:
-        model.destroy()
-    with split("merge"):
-        merge_updates(syn0, [r[2] for r in results])
-        merge_updates(syn1, [r[3] for r in results])
-    return tuple(sum(r[1][i] for r in results) for i in range(4))
 
 
 # --- stratified ------------------------------------------------------------------------------

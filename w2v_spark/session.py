@@ -63,10 +63,15 @@ LOCAL_MODE_CONF = {
 }
 
 
+def is_local(master: str) -> bool:
+    """Whether ``master`` runs the executors inside the driver's JVM, on this machine."""
+    return master.startswith("local")
+
+
 def default_conf(master: str) -> dict[str, str]:
     """Our defaults for Spark settings the user did not set, for ``master``."""
     defaults = dict(PYTHON_WORKER_ENV)
-    if master.startswith("local"):
+    if is_local(master):
         defaults.update(LOCAL_MODE_CONF)
     return defaults
 
@@ -342,7 +347,7 @@ def training_jit(spark: SparkSession, setting: str) -> Iterator[None]:
     session 8). What C2 compiled while tokenizing and counting, which do run hot in the JVM,
     stays compiled. Applied at run time as ``jcmd PID Compiler.directives_add`` would.
     """
-    held_back = (setting == "c1" and spark.sparkContext.master.startswith("local")
+    held_back = (setting == "c1" and is_local(spark.sparkContext.master)
                  and _hold_back_c2(spark))
     try:
         yield
