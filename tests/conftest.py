@@ -12,8 +12,9 @@ def class_archive_cache(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def spark():
-    """One local[2] SparkSession for the whole run."""
+def spark(tmp_path_factory):
+    """One local[2] SparkSession for the whole run; its shuffle and spill files go to the run's
+    temporary directory (``spark.local.dir``), where tests can look for them."""
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     from pyspark.sql import SparkSession
 
@@ -24,6 +25,7 @@ def spark():
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.driver.memory", "2g")
+        .config("spark.local.dir", str(tmp_path_factory.mktemp("spark-local")))
         .getOrCreate()
     )
     session.sparkContext.setLogLevel("ERROR")

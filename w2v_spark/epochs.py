@@ -15,8 +15,11 @@ Cheaper per epoch, but loses quality as partitions grow (see BENCHMARKS.md).
 from __future__ import annotations
 
 import functools
+import gc
 import logging
 import os
+import shutil
+import tempfile
 import time
 import uuid
 from collections import defaultdict
@@ -116,6 +119,17 @@ class Split:
             self.seconds[phase] += time.perf_counter() - start
 
 
+def _freeze_worker_heap() -> None:
+    """Move every object the Python worker holds now (its imports, numba's compiled kernel and
+    type system) out of the cyclic garbage collector's reach, at the start of each task.
+
+    A training task allocates few container objects, but each full collection walks the whole
+    heap, and numba's objects make it large: on bench-en the collector took ≈ 4.5 % of the
+    trainers' CPU (``perf``, 5 epochs, ``local[2]``). Frozen objects are still freed by reference
+    counting; only cycles among them stay (a task's records hold none)."""
+    gc.freeze()
+
+
 def _inject_failure(plan: EpochPlan, partition: int) -> None:
     """``[debug] fail_task_once``: the first attempt of this task exits its Python worker hard,
     as an executor lost to the OOM killer would; Spark then retries it."""
@@ -131,6 +145,7 @@ def _inject_failure(plan: EpochPlan, partition: int) -> None:
 # --- averaging -------------------------------------------------------------------------------
 
 def _average_task(partition, rows, *, model, tables, plan):
+    _freeze_worker_heap()
     _inject_failure(plan, partition)
     syn0_start, syn1_start = model.value
     table = tables.value
@@ -194,6 +209,7 @@ def _block_task(partition, rows, *, tables, deals, plan):
     of :func:`~w2v_spark.strata.block_id` (stratum, centre bucket), ``plan.slice_tokens`` tokens at
     a time, with word ids translated to rows of the trainers' slices. Keyed by :func:`_stage_key`
     (stage, trainer = centre bucket); pieces are ordered by (partition, slice) downstream."""
+    _freeze_worker_heap()
     _inject_failure(plan, partition)
     table = tables.value
     for ids, offsets in rows:
@@ -277,11 +293,12 @@ def _stratum_task(trainer, rows, *, model, tables, deals, plan, stratum, round_i
 
     Trainer ``b`` holds the output vectors (``syn1``) of bucket ``b`` and the input vectors
     (``syn0``) of bucket ``(b + stratum) mod P``: exactly the rows its block reads and writes.
-    They come from ``model`` (the broadcast model, in the epoch's first stage) or from the
+    They come from ``model`` (the driver's model, in the epoch's first stage) or from the
     previous stage's ``_ROWS`` records, and leave as ``_ROWS`` records keyed by the trainer that
     needs them next (the driver, after the epoch's last stage). ``_STATS`` records of all
     earlier stages are passed on, so that the last stage carries the epoch's statistics.
     """
+    _freeze_worker_heap()
     pieces, received, carried = [], [], []
     for _, value in rows:
         if value[0] == _BLOCK:
@@ -338,6 +355,44 @@ def _stratum_task(trainer, rows, *, model, tables, deals, plan, stratum, round_i
                 _ROWS, kind, words[mine], values[mine])
 
 
+class _ModelFile:
+    """The model for an epoch's first stratum in local mode: one ``(2, vocab_size, dim) float32``
+    file (``syn0``, ``syn1``) that the trainers map, in place of a broadcast.
+
+    In local mode the executors share the driver's machine, and a broadcast costs three copies
+    of the model that nobody needs there: PySpark pickles it into a new file, the JVM reads the
+    file back into torrent blocks (with a checksum), and each first-stratum trainer unpickles the
+    whole model to take its two slices (bench-en: ≈ 0.2 CPU s per epoch, on the cores that
+    train). Here the driver overwrites the same file every epoch, in place (its pages stay in
+    the page cache: no fresh memory), and each trainer copies out only its rows. The file is
+    rewritten only between epochs' jobs, when no task of the previous epoch can still read it.
+    """
+
+    def __init__(self, directory: str):
+        self.path = os.path.join(directory, "model.npy")
+
+    def write(self, syn0: np.ndarray, syn1: np.ndarray) -> "_ModelFile":
+        shape = (2, *syn0.shape)
+        try:
+            stored = np.load(self.path, mmap_mode="r+")
+        except FileNotFoundError:
+            stored = None
+        if stored is None or stored.shape != shape or stored.dtype != np.float32:
+            stored = np.lib.format.open_memmap(self.path, mode="w+", dtype=np.float32, shape=shape)
+        stored[0], stored[1] = syn0, syn1
+        del stored  # unmapped; readers see the page cache, no flush to disk needed
+        return self
+
+    @property
+    def value(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(syn0, syn1)`` as read-only maps of the file: index them to copy rows out."""
+        stored = np.load(self.path, mmap_mode="r")
+        return stored[0], stored[1]
+
+    def destroy(self) -> None:
+        pass  # rewritten next epoch; the directory goes in StratifiedEpochs.close
+
+
 @dataclass
 class _Blocks:
     """One epoch's blocks, shuffled to their (stage, trainer) partitions (``stages × P`` of
@@ -352,11 +407,10 @@ class _Blocks:
     def submit(self, sc, description: str) -> None:
         """Queue the map stage that cuts these blocks as a job of its own (Spark's
         ``submitMapStage``, a developer API): the epoch's job then finds the shuffle written."""
-        shuffled = self.rdd._jrdd.rdd().dependencies().head().rdd()  # under PySpark's valueOfPair
         previous = sc.getLocalProperty("spark.job.description")
         sc.setJobDescription(description)
         try:
-            self.map_stage = sc._jsc.sc().submitMapStage(shuffled.dependencies().head())
+            self.map_stage = sc._jsc.sc().submitMapStage(_shuffle_dependency(self.rdd))
         finally:
             sc.setJobDescription(previous)
 
@@ -364,6 +418,28 @@ class _Blocks:
         if self.map_stage is not None and not self.map_stage.isCompleted():
             self.map_stage.cancel()
         self.deals.destroy()
+
+
+def _shuffle_dependency(rdd: RDD):
+    """The JVM's ``ShuffleDependency`` of an RDD made by PySpark's ``partitionBy``."""
+    return rdd._jrdd.rdd().dependencies().head().rdd().dependencies().head()  # under valueOfPair
+
+
+def _remove_shuffles(sc, rdds: list[RDD]) -> None:
+    """Delete the shuffle files of ``rdds`` (made by ``partitionBy``) now, without waiting.
+
+    Spark removes a shuffle's files only once the driver's JVM has garbage-collected its
+    dependency (``spark.cleaner.periodicGC.interval``, 30 min by default): an epoch's ≈ 140 MB of
+    blocks and model slices (bench-en) would pile up on the executors' disks and in their page
+    cache for the whole run. Removed when the epoch ends, their page cache is recycled by the next
+    epoch's shuffles instead of fresh memory, which is not free everywhere (on the VM of
+    BENCHMARKS.md a first touch costs ≈ 6 ms of kernel time per MB).
+    """
+    cleaner = sc._jsc.sc().cleaner()
+    if cleaner.isEmpty():  # spark.cleaner.referenceTracking = false
+        return
+    for rdd in rdds:
+        cleaner.get().doCleanupShuffle(_shuffle_dependency(rdd).shuffleId(), False)
 
 
 def _collect_then(sc, rdd, then) -> list:
@@ -415,8 +491,9 @@ class StratifiedEpochs:
     blocks of every round and stratum (one shuffle, a partition per stage and trainer), then
     each stratum is a stage of ``P`` trainers that read only their own blocks and whose model
     slices reach the next stratum's trainers through a shuffle. The model leaves the driver once
-    (a broadcast) and comes back once (the last stratum's slices), however many strata the epoch
-    has.
+    (a broadcast; in local mode a file, :class:`_ModelFile`) and comes back once (the last
+    stratum's slices), however many strata the epoch has. The epoch's shuffles are removed when
+    it ends.
 
     Cutting blocks needs no model, so near the end of epoch ``e`` the map stage of epoch
     ``e + 1`` is queued behind it as a job of its own: its tasks run on the cores the epoch
@@ -425,9 +502,21 @@ class StratifiedEpochs:
     stratum.
     """
 
-    def __init__(self, sc, corpus, tables):
+    def __init__(self, sc, corpus, tables, *, local: bool = False):
+        """``local``: the executors run on the driver's machine (local mode), so the model can
+        reach the first stratum as a file (:class:`_ModelFile`) instead of a broadcast."""
         self._sc, self._corpus, self._tables = sc, corpus, tables
         self._next: _Blocks | None = None
+        # Beside PySpark's own broadcast files (under spark.local.dir), removed in close().
+        self._model_directory = (tempfile.mkdtemp(prefix="w2v_spark-model-",
+                                                  dir=getattr(sc, "_temp_dir", None))
+                                 if local else None)
+
+    def _send_model(self, syn0: np.ndarray, syn1: np.ndarray):
+        """The model for the epoch's first stratum: a broadcast, or in local mode a file."""
+        if self._model_directory is not None:
+            return _ModelFile(self._model_directory).write(syn0, syn1)
+        return self._sc.broadcast((syn0, syn1))
 
     def _cut(self, plan: EpochPlan) -> _Blocks:
         parts = plan.partitions
@@ -454,8 +543,9 @@ class StratifiedEpochs:
                 blocks.release()
             blocks = self._cut(plan)
         parts = plan.partitions
+        shuffled = [blocks.rdd]  # this epoch's shuffles, removed when it ends
         with split("broadcast"):
-            model = self._sc.broadcast((syn0, syn1))
+            model = self._send_model(syn0, syn1)
         try:
             stages = [(r, s) for r in range(plan.rounds) for s in range(parts)]
             keys = len(stages) * parts
@@ -474,6 +564,7 @@ class StratifiedEpochs:
                 ))
                 if not last:
                     state = state.partitionBy(keys, _identity)
+                    shuffled.append(state)
 
             def cut_ahead():
                 if ahead is not None:
@@ -486,6 +577,7 @@ class StratifiedEpochs:
         finally:
             model.destroy()
             blocks.release()
+            _remove_shuffles(self._sc, shuffled)
         with split("merge"):
             for _, kind, words, values in (r for r in records if r[0] == _ROWS):
                 (syn0 if kind == _INPUT else syn1)[words] = values
@@ -500,3 +592,6 @@ class StratifiedEpochs:
         if self._next is not None:
             self._next.release()
             self._next = None
+        if self._model_directory is not None:
+            shutil.rmtree(self._model_directory, ignore_errors=True)
+            self._model_directory = None

@@ -99,11 +99,16 @@ class FileSystem:
 
 
 def _write_file(target: str, chunks: Iterator[bytes]) -> str:
-    """``chunks`` into the local file ``target`` (parents created); returns ``target``."""
+    """``chunks`` into the local file ``target`` (parents created); returns ``target``.
+
+    An existing file is overwritten in place (then cut to the new length) rather than truncated
+    first: the pages it holds in the page cache take the new bytes instead of freshly allocated
+    ones (see :meth:`w2v_spark.checkpoint.Checkpoints.save`)."""
     os.makedirs(os.path.dirname(target), exist_ok=True)
-    with open(target, "wb") as stream:
+    with open(target, "r+b" if os.path.isfile(target) else "wb") as stream:
         for chunk in chunks:
             stream.write(chunk)
+        stream.truncate()
     return target
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import logging
 import os
@@ -66,6 +67,25 @@ LOCAL_MODE_CONF = {
 def is_local(master: str) -> bool:
     """Whether ``master`` runs the executors inside the driver's JVM, on this machine."""
     return master.startswith("local")
+
+
+def keep_freed_memory() -> bool:
+    """For this process (the driver), what ``PYTHON_WORKER_ENV``'s ``MALLOC_*`` settings do for
+    the workers: glibc keeps freed memory for the next large array instead of unmapping it and
+    faulting fresh pages in next time. (The environment is read when the process starts, too
+    early for us to set; ``mallopt`` changes the same two thresholds now.)
+
+    Every epoch the driver receives the model's slices (27 MB on bench-en), merges them and frees
+    them; fresh pages for them cost ≈ 0.05 CPU s per epoch on the VM of BENCHMARKS.md, on the
+    cores the trainers need in local mode. Returns whether glibc took both settings (False
+    elsewhere, e.g. musl or macOS, where nothing changes)."""
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    # mallopt takes a C int: the largest thresholds it can express (the env vars say 1 GiB / 4 GiB).
+    return bool(mallopt(m_mmap_threshold, 1 << 30)) and bool(mallopt(m_trim_threshold, 2**31 - 1))
 
 
 def default_conf(master: str) -> dict[str, str]:
@@ -215,6 +235,7 @@ def build_session(config: SparkConfig, archive: ClassArchive | None = None) -> S
     it; only for a JVM this process starts.
     """
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    keep_freed_memory()
     builder = SparkSession.builder.appName(config.app_name)
     if not launched_by_spark_submit():
         builder = builder.master(config.master)

@@ -1,8 +1,8 @@
 """Distributed skip-gram training: the only module that touches RDDs and broadcasts.
 
 The encoded corpus is packed once into one pair of compact integer arrays per partition and
-cached; every epoch then runs as one Spark job over it (:mod:`w2v_spark.epochs`): the model is
-broadcast once and comes back to the driver once per epoch.
+cached; every epoch then runs as one Spark job over it (:mod:`w2v_spark.epochs`): the model
+leaves the driver once (a broadcast, or in local mode a file) and comes back once per epoch.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from w2v_spark.epochs import (
     Tables,
 )
 from w2v_spark.errors import ConfigError, TrainingError
+from w2v_spark.session import is_local
 from w2v_spark.sgns import TrainSettings
 
 log = logging.getLogger(__name__)
@@ -172,7 +173,8 @@ def train_sgns(
              f"{partitions} partitions, {config.partition_mode}" if partitions > 1 else "1 partition")
     stratified = config.partition_mode == "stratified" and partitions > 1
     broadcast_tables = sc.broadcast(tables)
-    runner = (StratifiedEpochs if stratified else AveragingEpochs)(sc, corpus, broadcast_tables)
+    runner = (StratifiedEpochs(sc, corpus, broadcast_tables, local=is_local(sc.master))
+              if stratified else AveragingEpochs(sc, corpus, broadcast_tables))
     reports: list[EpochReport] = []
     first_epoch = 0
     if resume and checkpoints is not None:

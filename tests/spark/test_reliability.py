@@ -1,14 +1,17 @@
 """Checkpoints, resume and task retries: interrupted runs end with the bits of undisturbed ones."""
 
+import io
 import logging
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
+from w2v_spark.checkpoint import Checkpoints
 from w2v_spark.cli import main
 
 pytestmark = pytest.mark.spark
@@ -34,7 +37,8 @@ def test_resume_after_a_crash_gives_the_uninterrupted_result(spark, topic_corpus
     assert main(["train", "--input", topic_corpus, "--output", str(out), *RUN,
                  "--set", "debug.fail_after_epoch=2"]) == 1
     assert "stopping after epoch 2" in capsys.readouterr().err
-    assert not out.exists() and sorted(os.listdir(checkpoints)) == ["epoch=2"]
+    # On a local disk the newest two are kept (the older one is overwritten by the next).
+    assert not out.exists() and sorted(os.listdir(checkpoints)) == ["epoch=1", "epoch=2"]
 
     # A changed setting is refused, naming it; the checkpoint stays.
     assert main(["train", "--input", topic_corpus, "--output", str(out), *RUN, "--resume",
@@ -62,3 +66,28 @@ def test_killed_task_is_retried_and_changes_nothing(reference, topic_corpus, tmp
     assert done.returncode == 0, done.stderr[-3000:]
     assert "Python worker exited unexpectedly" in done.stderr  # the injected failure happened
     assert pq.read_table(out / "embeddings").equals(reference)
+
+
+def test_local_checkpoints_keep_two_and_overwrite_the_older_in_place(spark, tmp_path):
+    rng = np.random.default_rng(0)
+    checkpoints = Checkpoints(spark, str(tmp_path / "run"), {"sgns": {"epochs": 4}}, "vocab")
+    root = tmp_path / ".run._checkpoints"
+    states = {}
+    for epoch in (1, 2, 3, 4):
+        states[epoch] = (rng.random((30, 6), dtype=np.float32), rng.random((30, 6), dtype=np.float32))
+        checkpoints.save(epoch, *states[epoch], reports=[{"epoch": epoch}])
+        if epoch == 1:
+            first_inode = (root / "epoch=1" / "syn0.npy").stat().st_ino
+        assert sorted(os.listdir(root)) == [f"epoch={e}" for e in range(max(1, epoch - 1), epoch + 1)]
+    # Epoch 3 was written into epoch 1's files (the same inode: no new pages), epoch 4 into 2's.
+    assert (root / "epoch=3" / "syn0.npy").stat().st_ino == first_inode
+    newest, syn0, syn1, reports = checkpoints.latest()
+    assert newest == 4 and reports == [{"epoch": 4}]
+    np.testing.assert_array_equal(syn0, states[4][0])
+    np.testing.assert_array_equal(syn1, states[4][1])
+    # A smaller matrix overwritten in place: the file ends where the new content ends.
+    checkpoints.save(5, states[1][0][:3], states[1][1][:3], reports=[])
+    np.testing.assert_array_equal(checkpoints.latest()[1], states[1][0][:3])
+    expected = io.BytesIO()
+    np.save(expected, states[1][0][:3])
+    assert (root / "epoch=5" / "syn0.npy").read_bytes() == expected.getvalue()

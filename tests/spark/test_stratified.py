@@ -1,6 +1,9 @@
 """A stratified epoch on Spark (model slices handed from stratum to stratum through shuffles)
 equals the same epoch computed by its definition in one process, bit for bit."""
 
+import os
+import pathlib
+import time
 from collections import defaultdict
 
 import numpy as np
@@ -87,15 +90,23 @@ def _three_word_corpus(path):
     path.write_text(("alpha beta gamma beta alpha gamma alpha " * 10 + "\n") * 80, encoding="utf-8")
 
 
+def _shuffles_on_disk(spark) -> set[int]:
+    """Ids of the shuffles with data files under the test session's ``spark.local.dir``."""
+    root = pathlib.Path(spark.conf.get("spark.local.dir"))
+    return {int(path.name.split("_")[1]) for path in root.rglob("shuffle_*.data")}
+
+
 # A vocabulary of 3 words on 4 partitions leaves a bucket empty in every round: its trainer holds
 # empty slices and still has to pass them on. The topic corpus is cut 256 tokens at a time: a
-# trainer's block arrives in a dozen pieces, from every partition, in any order.
-@pytest.mark.parametrize(("write_corpus", "partitions", "slice_tokens"),
-                         [(lambda path: write_topic_corpus(path, lines=600), 3, 256),
-                          (_three_word_corpus, 4, EpochPlan.slice_tokens)],
-                         ids=["topics-3", "fewer-words-than-partitions"])
+# trainer's block arrives in a dozen pieces, from every partition, in any order. One case sends
+# the model to the first stratum as local mode does (a file), the other as a cluster does (a
+# broadcast).
+@pytest.mark.parametrize(("write_corpus", "partitions", "slice_tokens", "model_file"),
+                         [(lambda path: write_topic_corpus(path, lines=600), 3, 256, True),
+                          (_three_word_corpus, 4, EpochPlan.slice_tokens, False)],
+                         ids=["topics-3-model-file", "fewer-words-than-partitions-broadcast"])
 def test_spark_stratified_epoch_equals_reference(spark, tmp_path, write_corpus, partitions,
-                                                 slice_tokens):
+                                                 slice_tokens, model_file):
     path = tmp_path / "corpus.txt"
     write_corpus(path)
     documents = spark.read.text(str(path)).transform(tokenize)
@@ -113,7 +124,9 @@ def test_spark_stratified_epoch_equals_reference(spark, tmp_path, write_corpus, 
     syn0, syn1 = initial_model(len(words), 12, seed=3)
     ref0, ref1 = syn0.copy(), syn1.copy()
     broadcast_tables = spark.sparkContext.broadcast(tables)
-    runner = StratifiedEpochs(spark.sparkContext, corpus, broadcast_tables)
+    shuffles_before = _shuffles_on_disk(spark)
+    runner = StratifiedEpochs(spark.sparkContext, corpus, broadcast_tables, local=model_file)
+    assert (runner._model_directory is not None) == model_file
     plans = [EpochPlan(settings=settings, seed=3, epoch=epoch, epochs=2, partitions=partitions,
                        rounds=2, slice_tokens=slice_tokens) for epoch in range(2)]
     for epoch, plan in enumerate(plans):
@@ -129,7 +142,16 @@ def test_spark_stratified_epoch_equals_reference(spark, tmp_path, write_corpus, 
         assert (raw, kept, pairs, loss) == (expected[0], expected[1], expected[2], expected[3])
         assert raw == counts.sum() and 0 < kept <= raw and pairs > kept and np.isfinite(loss)
     assert runner._next is None  # taken by epoch 1
+    model_directory = runner._model_directory
     runner.close()
+    if model_file:
+        assert not os.path.exists(model_directory)
+    # Every epoch removed its shuffles (blocks and model slices) when it ended; Spark alone
+    # would keep them until the driver's next periodic GC. (Removal is asynchronous.)
+    deadline = time.monotonic() + 30
+    while _shuffles_on_disk(spark) - shuffles_before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _shuffles_on_disk(spark) - shuffles_before
     broadcast_tables.destroy()
     corpus.unpersist()
     np.testing.assert_array_equal(syn0, ref0)
