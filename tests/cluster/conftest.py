@@ -48,10 +48,19 @@ class Cluster:
         self.master = None
         self.workers: list[subprocess.Popen] = []
 
+    @property
+    def local_dir(self) -> Path:
+        """Scratch space of the drivers and executors (``spark.local.dir``): in the test run's
+        temporary directory, which pytest prunes, and not /tmp, where a killed driver or executor
+        leaves its copy of the 700 MB environment archive behind for good."""
+        return self.root / "local"
+
     def _spawn(self, name: str, *args) -> subprocess.Popen:
         log = open(self.root / f"{name}.log", "w")
+        self.local_dir.mkdir(exist_ok=True)
         return subprocess.Popen([str(SPARK_CLASS), *args], stdout=log, stderr=subprocess.STDOUT,
-                                env=_env(), start_new_session=True)
+                                env={**_env(), "SPARK_LOCAL_DIRS": str(self.local_dir)},
+                                start_new_session=True)
 
     def start(self) -> None:
         self.master = self._spawn("master", "org.apache.spark.deploy.master.Master", "--host",
@@ -130,6 +139,7 @@ def submit(cluster: Cluster, *args, watch=None, on_line=None, timeout=420):
     proc)`` sees every output line as it arrives (the driver's log comes on stdout)."""
     cmd = [str(SPARK_HOME / "bin" / "spark-submit"), "--master", cluster.url,
            "--executor-memory", "700m", "--conf", "spark.task.maxFailures=4",
+           "--conf", f"spark.local.dir={cluster.local_dir}",
            "--archives", f"{ENV_ARCHIVE}#environment",
            "--conf", "spark.pyspark.python=./environment/bin/python",
            "--conf", f"spark.pyspark.driver.python={sys.executable}",
