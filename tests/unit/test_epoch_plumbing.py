@@ -61,6 +61,8 @@ def test_a_worker_task_freezes_the_heap_it_starts_with():
         records = list(_block_task(0, [(ids, offsets)], tables=_Held(tables),
                                    deals=_Held(deals), plan=plan))
         # Full collections in a worker skip its imports and numba's objects from now on.
+        # Measured: 38,589 objects frozen in this test process (numpy, pyspark, the package);
+        # any real freeze is far above 1,000, none leaves 0.
         assert gc.get_freeze_count() > 1000
         assert records  # and the task did its work
     finally:
