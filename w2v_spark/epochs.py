@@ -5,7 +5,8 @@ partition cuts its windows into blocks of (round, stratum, bucket); one shuffle 
 every block to its trainer; then, round after round, ``P`` strata run one after the other, each
 as a stage of ``P`` trainers whose rows are disjoint. A trainer holds only its two slices of the
 model, which travel to the next stratum's trainers through a shuffle: no averaging, and the
-driver sees the model once per epoch, not once per stratum.
+driver sees the model once per epoch, not once per stratum. (In local mode blocks and slices
+travel through files instead: :class:`_BlockFiles`, :class:`_SharedModel`.)
 
 ``"averaging"``: every partition trains a copy of the whole model on its own documents and the
 driver averages the copies' changes, each row weighted by how often each partition touched it.
@@ -25,6 +26,7 @@ import uuid
 from collections import defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 from pyspark import RDD, Broadcast, InheritableThread
@@ -204,13 +206,73 @@ def round_documents(offsets: np.ndarray, round_index: int, rounds: int) -> tuple
     return min(cut[0], documents), min(cut[1], documents) if round_index + 1 < rounds else documents
 
 
-def _block_task(partition, rows, *, tables, deals, plan):
+class _StoredBlock(NamedTuple):
+    """Where a piece of a block was written in local mode (:class:`_BlockFiles`): its arrays, as
+    ``(dtype, length)`` in ``layout``, one after the other from byte ``offset`` of ``path``."""
+
+    path: str
+    offset: int
+    layout: tuple[tuple[str, int], ...]
+
+    def load(self) -> tuple[np.ndarray, ...]:
+        with open(self.path, "rb") as file:
+            file.seek(self.offset)
+            return tuple(np.fromfile(file, dtype=dtype, count=length)
+                         for dtype, length in self.layout)
+
+
+class _BlockFiles:
+    """Local mode: one map task's blocks, written to files for the trainers to read instead of
+    travelling through the shuffle, which then carries only where they are (:class:`_StoredBlock`).
+
+    In local mode the trainers share the machine, and a shuffled block is copied four times
+    between the map task and its trainer: pickled by Python into the JVM, written to a shuffle
+    file, read back by the JVM and sent to the trainer, which unpickles it (bench-en: 57 MB per
+    epoch, ≈ 2 CPU s of the JVM's over a run, on the cores that train). Here each piece is
+    written once, into the file of its (stage, trainer), and read once. A retried task rewrites
+    its files (the same bytes: its windows come from seeded generators); the directory is one
+    epoch's and goes when the epoch ends (:meth:`_Blocks.release`).
+    """
+
+    def __init__(self, directory: str, partition: int):
+        self._directory, self._partition = directory, partition
+        self._files: dict[int, object] = {}
+
+    def put(self, key: int, arrays: tuple[np.ndarray, ...]) -> _StoredBlock:
+        """Append ``arrays`` (contiguous) to the file of shuffle key ``key``."""
+        file = self._files.get(key)
+        if file is None:
+            path = os.path.join(self._directory, f"{key}-{self._partition}.bin")
+            file = self._files[key] = open(path, "wb")  # noqa: SIM115 - closed in close()
+        stored = _StoredBlock(file.name, file.tell(),
+                              tuple((array.dtype.str, array.size) for array in arrays))
+        for array in arrays:
+            file.write(np.ascontiguousarray(array).data)
+        return stored
+
+    def close(self) -> None:
+        for file in self._files.values():
+            file.close()
+        self._files.clear()
+
+
+def _block_task(partition, rows, *, tables, deals, plan, directory=None):
     """Map side: this data partition's windows of every round of the epoch, cut into the blocks
     of :func:`~w2v_spark.strata.block_id` (stratum, centre bucket), ``plan.slice_tokens`` tokens at
     a time, with word ids translated to rows of the trainers' slices. Keyed by :func:`_stage_key`
-    (stage, trainer = centre bucket); pieces are ordered by (partition, slice) downstream."""
+    (stage, trainer = centre bucket); pieces are ordered by (partition, slice) downstream. With
+    a ``directory`` (local mode) the pieces go to files there and the records say where."""
     _freeze_worker_heap()
     _inject_failure(plan, partition)
+    files = _BlockFiles(directory, partition) if directory is not None else None
+    try:
+        yield from _cut_blocks(partition, rows, tables=tables, deals=deals, plan=plan, files=files)
+    finally:
+        if files is not None:
+            files.close()
+
+
+def _cut_blocks(partition, rows, *, tables, deals, plan, files):
     table = tables.value
     for ids, offsets in rows:
         for round_index in range(plan.rounds):
@@ -232,10 +294,12 @@ def _block_task(partition, rows, *, tables, deals, plan):
                     local = Windows(centre=deal.rank[block.centre], offsets=block.offsets,
                                     context=deal.rank[block.context])
                     stage = round_index * plan.partitions + stratum
-                    yield _stage_key(stage, trainer, plan.partitions), (
+                    shuffle_key = _stage_key(stage, trainer, plan.partitions)
+                    packed = pack_block(local, deal.largest)
+                    yield shuffle_key, (
                         _BLOCK, (partition, piece),
                         (int(last - first), kept) if key == 0 else (0, 0),
-                        pack_block(local, deal.largest),
+                        packed if files is None else files.put(shuffle_key, packed),
                     )
 
 
@@ -288,15 +352,17 @@ def _slice(kind: int, words: np.ndarray, pieces: list, dim: int) -> np.ndarray:
     return np.concatenate([np.zeros((0, dim), np.float32)] + [p[3] for p in parts])[order]
 
 
-def _stratum_task(trainer, rows, *, model, tables, deals, plan, stratum, round_index, last, dim):
+def _stratum_task(trainer, rows, *, model, shared, tables, deals, plan, stratum, round_index,
+                  last, dim):
     """One trainer in one stratum: train its block, then send its model slices on.
 
     Trainer ``b`` holds the output vectors (``syn1``) of bucket ``b`` and the input vectors
     (``syn0``) of bucket ``(b + stratum) mod P``: exactly the rows its block reads and writes.
-    They come from ``model`` (the driver's model, in the epoch's first stage) or from the
-    previous stage's ``_ROWS`` records, and leave as ``_ROWS`` records keyed by the trainer that
-    needs them next (the driver, after the epoch's last stage). ``_STATS`` records of all
-    earlier stages are passed on, so that the last stage carries the epoch's statistics.
+    In local mode they come from and go back to the ``shared`` model (:class:`_SharedModel`).
+    Otherwise they come from ``model`` (the driver's broadcast, in the epoch's first stage) or
+    from the previous stage's ``_ROWS`` records, and leave as ``_ROWS`` records keyed by the
+    trainer that needs them next (the driver, after the epoch's last stage). ``_STATS`` records
+    of all earlier stages are passed on, so that the last stage carries the epoch's statistics.
     """
     _freeze_worker_heap()
     pieces, received, carried = [], [], []
@@ -312,14 +378,20 @@ def _stratum_task(trainer, rows, *, model, tables, deals, plan, stratum, round_i
     table = tables.value
     context_bucket = (trainer + stratum) % plan.partitions
     output_words, input_words = deal.words(trainer), deal.words(context_bucket)
-    if model is not None:
+    stage = round_index * plan.partitions + stratum
+    if shared is not None:
+        syn0, syn1 = shared.take(stage, (input_words, output_words))
+    elif model is not None:
         syn0_full, syn1_full = model.value
         syn0, syn1 = syn0_full[input_words], syn1_full[output_words]  # copies
     else:
         syn0 = _slice(_INPUT, input_words, received, dim)
         syn1 = _slice(_OUTPUT, output_words, received, dim)
     del received
-    windows = Windows.concatenate([unpack_block(piece[3]) for piece in pieces])
+    windows = Windows.concatenate([
+        unpack_block(piece[3].load() if isinstance(piece[3], _StoredBlock) else piece[3])
+        for piece in pieces
+    ])
     stats = PartitionStats(input_touches=np.zeros(input_words.size, np.int64),
                            output_touches=np.zeros(output_words.size, np.int64))
     if windows.groups:
@@ -334,11 +406,14 @@ def _stratum_task(trainer, rows, *, model, tables, deals, plan, stratum, round_i
             vocab_size=table.counts.shape[0],
         )
     numbers = (sum(p[2][0] for p in pieces), sum(p[2][1] for p in pieces), stats.pairs, stats.loss)
-    stage = round_index * plan.partitions + stratum
+    if shared is not None:
+        shared.put(stage, (input_words, output_words), (syn0, syn1))
     key = _stage_key(stage + 1, trainer, plan.partitions)
     yield key, (_STATS, (round_index, stratum, trainer), numbers)
     for record in carried:
         yield key, record
+    if shared is not None:
+        return
     if last:
         yield key, (_ROWS, _INPUT, input_words, syn0)
         yield key, (_ROWS, _OUTPUT, output_words, syn1)
@@ -355,39 +430,62 @@ def _stratum_task(trainer, rows, *, model, tables, deals, plan, stratum, round_i
                 _ROWS, kind, words[mine], values[mine])
 
 
-class _ModelFile:
-    """The model for an epoch's first stratum in local mode: one ``(2, vocab_size, dim) float32``
-    file (``syn0``, ``syn1``) that the trainers map, in place of a broadcast.
+class _SharedModel:
+    """Local mode: the model the epoch's trainers share, one ``(2, 2, vocab_size, dim) float32``
+    file — two copies (``[buffer][syn0 | syn1]``) — that every stratum's trainers map, in place
+    of a broadcast and of the model slices' shuffles.
 
-    In local mode the executors share the driver's machine, and a broadcast costs three copies
-    of the model that nobody needs there: PySpark pickles it into a new file, the JVM reads the
-    file back into torrent blocks (with a checksum), and each first-stratum trainer unpickles the
-    whole model to take its two slices (bench-en: ≈ 0.2 CPU s per epoch, on the cores that
-    train). Here the driver overwrites the same file every epoch, in place (its pages stay in
-    the page cache: no fresh memory), and each trainer copies out only its rows. The file is
-    rewritten only between epochs' jobs, when no task of the previous epoch can still read it.
+    In local mode the executors share the driver's machine, and moving slices through Spark
+    costs copies that nobody needs there: each stage's slices (the whole model) are pickled by
+    the trainers, written to shuffle files and read back by the JVM, and unpickled by the next
+    trainers (bench-en: ≈ 27 MB per stage), and the first stage's broadcast is pickled into a
+    file, read back into torrent blocks and unpickled whole by each trainer. Here stage ``k``
+    copies its trainers' rows out of buffer ``k mod 2`` and writes them back, trained, into
+    buffer ``(k + 1) mod 2``: within a stage the trainers' rows are disjoint and together cover
+    the whole model (every bucket's output rows and, shifted by the stratum, every bucket's input
+    rows), so stage ``k`` leaves a whole model for stage ``k + 1``. A retried task reads what its
+    first attempt read (stage ``k``'s buffer is not written again before stage ``k + 1`` has
+    finished) and writes the same rows with the same values. Stages still wait for each other
+    through their (now small) shuffles of statistics.
+
+    The driver writes the epoch's model into buffer 0 and reads it back from buffer
+    ``stages mod 2``; the file is rewritten in place every epoch (its pages stay in the page
+    cache: no fresh memory), and only between epochs' jobs. (A re-run of a finished stage after
+    a lost shuffle — impossible in local mode, where the shuffle files live on the driver's own
+    disk — would read a buffer the next stage has overwritten.)
     """
 
     def __init__(self, directory: str):
         self.path = os.path.join(directory, "model.npy")
 
-    def write(self, syn0: np.ndarray, syn1: np.ndarray) -> "_ModelFile":
-        shape = (2, *syn0.shape)
+    def write(self, syn0: np.ndarray, syn1: np.ndarray) -> "_SharedModel":
+        """Buffer 0 := ``(syn0, syn1)``; a new file if the shape changed."""
+        shape = (2, 2, *syn0.shape)
         try:
             stored = np.load(self.path, mmap_mode="r+")
         except FileNotFoundError:
             stored = None
         if stored is None or stored.shape != shape or stored.dtype != np.float32:
             stored = np.lib.format.open_memmap(self.path, mode="w+", dtype=np.float32, shape=shape)
-        stored[0], stored[1] = syn0, syn1
+        stored[0, _INPUT], stored[0, _OUTPUT] = syn0, syn1
         del stored  # unmapped; readers see the page cache, no flush to disk needed
         return self
 
-    @property
-    def value(self) -> tuple[np.ndarray, np.ndarray]:
-        """``(syn0, syn1)`` as read-only maps of the file: index them to copy rows out."""
-        stored = np.load(self.path, mmap_mode="r")
-        return stored[0], stored[1]
+    def buffer(self, stage: int, *, writeable: bool = False) -> np.ndarray:
+        """The ``(2, vocab_size, dim)`` model that stage ``stage`` starts from, mapped."""
+        return np.load(self.path, mmap_mode="r+" if writeable else "r")[stage % 2]
+
+    def take(self, stage: int, words: tuple[np.ndarray, np.ndarray]) -> list[np.ndarray]:
+        """Copies of rows ``words[kind]`` of each matrix as stage ``stage`` starts."""
+        model = self.buffer(stage)
+        return [model[kind][rows] for kind, rows in enumerate(words)]
+
+    def put(self, stage: int, words: tuple[np.ndarray, np.ndarray],
+            values: tuple[np.ndarray, np.ndarray]) -> None:
+        """Rows ``words[kind]`` of each matrix as stage ``stage`` leaves them, for the next."""
+        model = self.buffer(stage + 1, writeable=True)
+        for kind, rows in enumerate(words):
+            model[kind][rows] = values[kind]
 
     def destroy(self) -> None:
         pass  # rewritten next epoch; the directory goes in StratifiedEpochs.close
@@ -402,6 +500,7 @@ class _Blocks:
     plan: EpochPlan
     rdd: RDD
     deals: Broadcast  # list[Deal], one per round
+    directory: str | None = None  # local mode: where the blocks are (_BlockFiles)
     map_stage: object = None  # py4j proxy of org.apache.spark.SimpleFutureAction
 
     def submit(self, sc, description: str) -> None:
@@ -418,6 +517,8 @@ class _Blocks:
         if self.map_stage is not None and not self.map_stage.isCompleted():
             self.map_stage.cancel()
         self.deals.destroy()
+        if self.directory is not None:
+            shutil.rmtree(self.directory, ignore_errors=True)
 
 
 def _shuffle_dependency(rdd: RDD):
@@ -491,9 +592,11 @@ class StratifiedEpochs:
     blocks of every round and stratum (one shuffle, a partition per stage and trainer), then
     each stratum is a stage of ``P`` trainers that read only their own blocks and whose model
     slices reach the next stratum's trainers through a shuffle. The model leaves the driver once
-    (a broadcast; in local mode a file, :class:`_ModelFile`) and comes back once (the last
-    stratum's slices), however many strata the epoch has. The epoch's shuffles are removed when
-    it ends.
+    (a broadcast) and comes back once (the last stratum's slices), however many strata the
+    epoch has. In local mode neither slices nor blocks enter Spark: the trainers of every
+    stratum share the model through a file (:class:`_SharedModel`) and read their blocks from
+    the files the map tasks wrote (:class:`_BlockFiles`); the shuffles carry only where the
+    blocks are and statistics. The epoch's shuffles (and block files) are removed when it ends.
 
     Cutting blocks needs no model, so near the end of epoch ``e`` the map stage of epoch
     ``e + 1`` is queued behind it as a job of its own: its tasks run on the cores the epoch
@@ -503,19 +606,21 @@ class StratifiedEpochs:
     """
 
     def __init__(self, sc, corpus, tables, *, local: bool = False):
-        """``local``: the executors run on the driver's machine (local mode), so the model can
-        reach the first stratum as a file (:class:`_ModelFile`) instead of a broadcast."""
+        """``local``: the executors run on the driver's machine (local mode), so the trainers
+        can share the model through a file (:class:`_SharedModel`) instead of a broadcast and
+        shuffles, and read their blocks from files (:class:`_BlockFiles`)."""
         self._sc, self._corpus, self._tables = sc, corpus, tables
         self._next: _Blocks | None = None
         # Beside PySpark's own broadcast files (under spark.local.dir), removed in close().
-        self._model_directory = (tempfile.mkdtemp(prefix="w2v_spark-model-",
+        self._directory = (tempfile.mkdtemp(prefix="w2v_spark-epochs-",
                                                   dir=getattr(sc, "_temp_dir", None))
                                  if local else None)
 
     def _send_model(self, syn0: np.ndarray, syn1: np.ndarray):
-        """The model for the epoch's first stratum: a broadcast, or in local mode a file."""
-        if self._model_directory is not None:
-            return _ModelFile(self._model_directory).write(syn0, syn1)
+        """The model for the epoch's first stratum: a broadcast, or in local mode the shared
+        model's file."""
+        if self._directory is not None:
+            return _SharedModel(self._directory).write(syn0, syn1)
         return self._sc.broadcast((syn0, syn1))
 
     def _cut(self, plan: EpochPlan) -> _Blocks:
@@ -526,10 +631,12 @@ class StratifiedEpochs:
             Deal.of(assign_buckets(mass, parts, plan.rng(2**31, round_index)), parts)
             for round_index in range(plan.rounds)
         ])
+        directory = (tempfile.mkdtemp(prefix="blocks-", dir=self._directory)
+                     if self._directory is not None else None)
         rdd = self._corpus.mapPartitionsWithIndex(functools.partial(
-            _block_task, tables=self._tables, deals=deals, plan=plan,
+            _block_task, tables=self._tables, deals=deals, plan=plan, directory=directory,
         )).partitionBy(plan.rounds * parts * parts, _identity)
-        return _Blocks(plan=plan, rdd=rdd, deals=deals)
+        return _Blocks(plan=plan, rdd=rdd, deals=deals, directory=directory)
 
     def run(self, syn0, syn1, plan: EpochPlan, split: Split,
             ahead: EpochPlan | None = None) -> tuple:
@@ -546,6 +653,7 @@ class StratifiedEpochs:
         shuffled = [blocks.rdd]  # this epoch's shuffles, removed when it ends
         with split("broadcast"):
             model = self._send_model(syn0, syn1)
+        shared = model if isinstance(model, _SharedModel) else None
         try:
             stages = [(r, s) for r in range(plan.rounds) for s in range(parts)]
             keys = len(stages) * parts
@@ -558,7 +666,8 @@ class StratifiedEpochs:
                 inputs = _stage_inputs(blocks.rdd if state is None else blocks.rdd.union(state),
                                        index, parts)
                 state = inputs.mapPartitionsWithIndex(functools.partial(
-                    _stratum_task, model=model if index == 0 else None, tables=self._tables,
+                    _stratum_task, model=model if index == 0 and shared is None else None,
+                    shared=shared, tables=self._tables,
                     deals=blocks.deals, plan=plan, stratum=stratum, round_index=round_index,
                     last=last, dim=syn0.shape[1],
                 ))
@@ -579,6 +688,10 @@ class StratifiedEpochs:
             blocks.release()
             _remove_shuffles(self._sc, shuffled)
         with split("merge"):
+            if shared is not None:
+                trained = shared.buffer(len(stages))
+                syn0[...], syn1[...] = trained[_INPUT], trained[_OUTPUT]
+                del trained
             for _, kind, words, values in (r for r in records if r[0] == _ROWS):
                 (syn0 if kind == _INPUT else syn1)[words] = values
             totals = np.zeros(4)
@@ -592,6 +705,6 @@ class StratifiedEpochs:
         if self._next is not None:
             self._next.release()
             self._next = None
-        if self._model_directory is not None:
-            shutil.rmtree(self._model_directory, ignore_errors=True)
-            self._model_directory = None
+        if self._directory is not None:
+            shutil.rmtree(self._directory, ignore_errors=True)
+            self._directory = None

@@ -98,15 +98,16 @@ def _shuffles_on_disk(spark) -> set[int]:
 
 # A vocabulary of 3 words on 4 partitions leaves a bucket empty in every round: its trainer holds
 # empty slices and still has to pass them on. The topic corpus is cut 256 tokens at a time: a
-# trainer's block arrives in a dozen pieces, from every partition, in any order. One case sends
-# the model to the first stratum as local mode does (a file), the other as a cluster does (a
-# broadcast).
-@pytest.mark.parametrize(("write_corpus", "partitions", "slice_tokens", "model_file"),
-                         [(lambda path: write_topic_corpus(path, lines=600), 3, 256, True),
-                          (_three_word_corpus, 4, EpochPlan.slice_tokens, False)],
-                         ids=["topics-3-model-file", "fewer-words-than-partitions-broadcast"])
+# trainer's block arrives in a dozen pieces, from every partition, in any order. Each case runs
+# twice: as in local mode (the model shared through a file, blocks read from the files the map
+# tasks wrote) and as on a cluster (the model broadcast, blocks and slices shuffled).
+@pytest.mark.parametrize("local", [True, False], ids=["local-files", "shuffles"])
+@pytest.mark.parametrize(("write_corpus", "partitions", "slice_tokens"),
+                         [(lambda path: write_topic_corpus(path, lines=600), 3, 256),
+                          (_three_word_corpus, 4, EpochPlan.slice_tokens)],
+                         ids=["topics-3", "fewer-words-than-partitions"])
 def test_spark_stratified_epoch_equals_reference(spark, tmp_path, write_corpus, partitions,
-                                                 slice_tokens, model_file):
+                                                 slice_tokens, local):
     path = tmp_path / "corpus.txt"
     write_corpus(path)
     documents = spark.read.text(str(path)).transform(tokenize)
@@ -125,8 +126,8 @@ def test_spark_stratified_epoch_equals_reference(spark, tmp_path, write_corpus, 
     ref0, ref1 = syn0.copy(), syn1.copy()
     broadcast_tables = spark.sparkContext.broadcast(tables)
     shuffles_before = _shuffles_on_disk(spark)
-    runner = StratifiedEpochs(spark.sparkContext, corpus, broadcast_tables, local=model_file)
-    assert (runner._model_directory is not None) == model_file
+    runner = StratifiedEpochs(spark.sparkContext, corpus, broadcast_tables, local=local)
+    assert (runner._directory is not None) == local
     plans = [EpochPlan(settings=settings, seed=3, epoch=epoch, epochs=2, partitions=partitions,
                        rounds=2, slice_tokens=slice_tokens) for epoch in range(2)]
     for epoch, plan in enumerate(plans):
@@ -142,10 +143,10 @@ def test_spark_stratified_epoch_equals_reference(spark, tmp_path, write_corpus, 
         assert (raw, kept, pairs, loss) == (expected[0], expected[1], expected[2], expected[3])
         assert raw == counts.sum() and 0 < kept <= raw and pairs > kept and np.isfinite(loss)
     assert runner._next is None  # taken by epoch 1
-    model_directory = runner._model_directory
+    directory = runner._directory
     runner.close()
-    if model_file:
-        assert not os.path.exists(model_directory)
+    if local:
+        assert not os.path.exists(directory)
     # Every epoch removed its shuffles (blocks and model slices) when it ended; Spark alone
     # would keep them until the driver's next periodic GC. (Removal is asynchronous.)
     deadline = time.monotonic() + 30

@@ -1,44 +1,54 @@
-"""What a stratified epoch does around the kernel, without a JVM: the local-mode model file and
-the worker heap's garbage collection."""
+"""What a stratified epoch does around the kernel, without a JVM: the local-mode shared model
+and the worker heap's garbage collection."""
 
 import gc
 import os
 
 import numpy as np
 
-from w2v_spark.epochs import EpochPlan, Tables, _block_task, _ModelFile
+from w2v_spark.epochs import EpochPlan, Tables, _block_task, _SharedModel, _StoredBlock
 from w2v_spark.sgns import TrainSettings
 from w2v_spark.strata import Deal, assign_buckets
 
 
-def test_model_file_is_rewritten_in_place_and_read_as_maps(tmp_path):
+def test_shared_model_hands_each_stage_the_rows_the_previous_stage_wrote(tmp_path):
     rng = np.random.default_rng(0)
     syn0, syn1 = rng.random((50, 8), dtype=np.float32), rng.random((50, 8), dtype=np.float32)
-    model = _ModelFile(str(tmp_path)).write(syn0, syn1)
+    model = _SharedModel(str(tmp_path)).write(syn0, syn1)
     inode = os.stat(model.path).st_ino
-    read0, read1 = model.value
-    assert isinstance(read0, np.memmap) and not read0.flags.writeable
-    np.testing.assert_array_equal(read0, syn0)
-    np.testing.assert_array_equal(read1, syn1)
-    rows = np.array([3, 7, 49])
-    taken = read1[rows]  # what a trainer does: a copy of its rows, not a view of the file
-    del read0, read1
+    start = model.buffer(0)
+    assert isinstance(start, np.memmap) and not start.flags.writeable
+    np.testing.assert_array_equal(start[0], syn0)
+    np.testing.assert_array_equal(start[1], syn1)
+    del start
 
-    # The next epoch's model goes into the same file (same inode: its pages are reused), and a
-    # reader gets the new values while copies taken before keep the old ones.
-    model = _ModelFile(str(tmp_path)).write(syn0 + 1, syn1 * 2)
+    # Stage 0's two trainers: disjoint rows that together cover both matrices.
+    halves = (np.arange(0, 50, 2), np.arange(1, 50, 2))
+    for trainer, (input_rows, output_rows) in enumerate((halves, halves[::-1])):
+        taken0, taken1 = model.take(0, (input_rows, output_rows))
+        np.testing.assert_array_equal(taken0, syn0[input_rows])
+        np.testing.assert_array_equal(taken1, syn1[output_rows])
+        taken0 += 1  # copies: training them leaves the stage's buffer as it was
+        taken1 *= 2
+        np.testing.assert_array_equal(model.buffer(0)[0], syn0)
+        model.put(0, (input_rows, output_rows), (taken0, taken1))
+    # Stage 1 starts from the trained model; stage 0's buffer is intact for a retried task.
+    np.testing.assert_array_equal(model.buffer(1)[0], syn0 + 1)
+    np.testing.assert_array_equal(model.buffer(1)[1], syn1 * 2)
+    np.testing.assert_array_equal(model.take(0, halves)[1], syn1[halves[1]])
+    # Stage 1 writes into stage 0's buffer, which stage 2 reads.
+    model.put(1, (np.arange(50), np.arange(50)), (syn0 - 1, syn1 - 1))
+    np.testing.assert_array_equal(model.buffer(2)[1], syn1 - 1)
+
+    # The next epoch's model goes into the same file (same inode: its pages are reused).
+    model = _SharedModel(str(tmp_path)).write(syn0 * 3, syn1 * 3)
     assert os.stat(model.path).st_ino == inode
-    read0, read1 = model.value
-    np.testing.assert_array_equal(read0, syn0 + 1)
-    np.testing.assert_array_equal(read1, syn1 * 2)
-    np.testing.assert_array_equal(taken, syn1[rows])
-    del read0, read1
+    np.testing.assert_array_equal(model.buffer(0)[1], syn1 * 3)
 
     # Another shape (a resumed run with another vocabulary, say) replaces the file.
-    model = _ModelFile(str(tmp_path)).write(syn0[:10], syn1[:10])
-    read0, read1 = model.value
-    assert read0.shape == (10, 8)
-    np.testing.assert_array_equal(read1, syn1[:10])
+    model = _SharedModel(str(tmp_path)).write(syn0[:10], syn1[:10])
+    assert model.buffer(0).shape == (2, 10, 8)
+    np.testing.assert_array_equal(model.buffer(0)[1], syn1[:10])
 
 
 class _Held:
@@ -67,3 +77,35 @@ def test_a_worker_task_freezes_the_heap_it_starts_with():
         assert records  # and the task did its work
     finally:
         gc.unfreeze()
+
+
+def test_block_task_writes_its_blocks_to_files_and_records_where(tmp_path):
+    counts = np.array([30, 20, 10, 5, 3], dtype=np.int64)
+    tables = Tables.build(counts, np.ones(5, np.float32), 0.75)
+    plan = EpochPlan(settings=TrainSettings(window=2, negative=2, alpha=0.025, min_alpha=0.001,
+                                            batch_centers=8),
+                     seed=1, epoch=0, epochs=1, partitions=2, rounds=2, slice_tokens=8)
+    deals = [Deal.of(assign_buckets(counts.astype(float), 2, plan.rng(2**31, r)), 2)
+             for r in range(2)]
+    rng = np.random.default_rng(5)
+    ids = rng.integers(0, 5, 60).astype(np.int32)
+    offsets = np.arange(0, 61, 6, dtype=np.int64)
+    arguments = dict(tables=_Held(tables), deals=_Held(deals), plan=plan)
+    shuffled = list(_block_task(1, [(ids, offsets)], **arguments))
+    stored = list(_block_task(1, [(ids, offsets)], directory=str(tmp_path), **arguments))
+
+    # Same records, in the same order, except that the arrays are in files.
+    assert [(key, value[:3]) for key, value in stored] == [(key, value[:3]) for key, value in shuffled]
+    assert len(shuffled) > 8  # several slices of 8 tokens, every (stage, trainer)
+    for (_, in_memory), (_, in_file) in zip(shuffled, stored, strict=True):
+        assert isinstance(in_file[3], _StoredBlock)
+        loaded = in_file[3].load()
+        assert len(loaded) == len(in_memory[3])
+        for expected, got in zip(in_memory[3], loaded, strict=True):
+            assert got.dtype == expected.dtype
+            np.testing.assert_array_equal(got, expected)
+    # One file per (stage, trainer) of this partition, every piece appended to it.
+    keys = {key for key, _ in stored}
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted(f"{key}-1.bin" for key in keys)
+    assert sum(path.stat().st_size for path in tmp_path.iterdir()) == sum(
+        array.nbytes for _, value in shuffled for array in value[3])
