@@ -414,19 +414,30 @@ def markdown(results: list[Result], reference: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m w2v_spark.bench")
-    parser.add_argument("--corpus")
-    parser.add_argument("--systems", default="ours,gensim")
-    parser.add_argument("--partitions", default="1,2,4")
-    parser.add_argument("--gensim-workers", default="1")
-    parser.add_argument("--repeats", type=int, default=1)
-    parser.add_argument("--set", action="append", default=[])
-    parser.add_argument("--out")
-    parser.add_argument("--gensim-child")
-    parser.add_argument("--kernel-child")
-    parser.add_argument("--mllib-child")
-    parser.add_argument("--ppmi-ref-child")
-    parser.add_argument("--mllib-partitions", default="2")
-    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--corpus", metavar="PATH",
+                        help="text corpus, one document per line (.gz or plain); required")
+    parser.add_argument("--systems", default="ours,gensim",
+                        help="comma-separated: ours, kernel, gensim, mllib, ppmi, ppmi-ref "
+                             "(default: %(default)s)")
+    parser.add_argument("--partitions", default="1,2,4",
+                        help="our partition counts to run, comma-separated (default: %(default)s)")
+    parser.add_argument("--gensim-workers", default="1",
+                        help="gensim worker thread counts, comma-separated (default: %(default)s)")
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="alternating runs of every system (default: %(default)s)")
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="config override, as in `python -m w2v_spark train` (repeatable): "
+                             "hyperparameters apply to every system, spark.conf.* to mllib's "
+                             "session too")
+    parser.add_argument("--out", metavar="FILE.md", help="also write the Markdown table here")
+    parser.add_argument("--mllib-partitions", default="2",
+                        help="pyspark.ml Word2Vec numPartitions, comma-separated "
+                             "(default: %(default)s)")
+    # Internal: the harness re-runs itself as a child process per reference system (with its
+    # gensim workers or MLlib partitions as --workers).
+    for child in ("--gensim-child", "--kernel-child", "--mllib-child", "--ppmi-ref-child"):
+        parser.add_argument(child, help=argparse.SUPPRESS)
+    parser.add_argument("--workers", type=int, default=1, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.gensim_child:
         gensim_child(args.gensim_child, args.workers, args.set, args.out)
@@ -441,6 +452,8 @@ def main(argv: list[str] | None = None) -> int:
         mllib_child(args.mllib_child, args.workers, args.set, args.out)
         return 0
 
+    if args.corpus is None:
+        parser.error("--corpus is required")
     config = load_config(None, args.set)
     systems = args.systems.split(",")
     partitions = [int(p) for p in args.partitions.split(",")]

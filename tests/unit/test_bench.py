@@ -3,8 +3,9 @@
 import json
 
 import numpy as np
+import pytest
 
-from w2v_spark.bench import _count_words, write_result
+from w2v_spark.bench import _count_words, main, write_result
 from w2v_spark.embeddings import Embeddings
 
 
@@ -35,3 +36,10 @@ def test_reordering_moves_each_vector_with_its_word(tmp_path):
     loaded = Embeddings.load(out)
     assert loaded.words == ["z", "y", "x"]
     np.testing.assert_array_equal(loaded.vectors, vectors[::-1])
+
+
+def test_the_harness_wants_a_corpus(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([])
+    assert exit_info.value.code == 2
+    assert "--corpus is required" in capsys.readouterr().err
