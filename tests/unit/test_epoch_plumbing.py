@@ -95,7 +95,8 @@ def test_block_task_writes_its_blocks_to_files_and_records_where(tmp_path):
     stored = list(_block_task(1, [(ids, offsets)], directory=str(tmp_path), **arguments))
 
     # Same records, in the same order, except that the arrays are in files.
-    assert [(key, value[:3]) for key, value in stored] == [(key, value[:3]) for key, value in shuffled]
+    assert ([(key, value[:3]) for key, value in stored]
+            == [(key, value[:3]) for key, value in shuffled])
     assert len(shuffled) > 8  # several slices of 8 tokens, every (stage, trainer)
     for (_, in_memory), (_, in_file) in zip(shuffled, stored, strict=True):
         assert isinstance(in_file[3], _StoredBlock)
@@ -106,6 +107,7 @@ def test_block_task_writes_its_blocks_to_files_and_records_where(tmp_path):
             np.testing.assert_array_equal(got, expected)
     # One file per (stage, trainer) of this partition, every piece appended to it.
     keys = {key for key, _ in stored}
-    assert sorted(path.name for path in tmp_path.iterdir()) == sorted(f"{key}-1.bin" for key in keys)
+    assert (sorted(path.name for path in tmp_path.iterdir())
+            == sorted(f"{key}-1.bin" for key in keys))
     assert sum(path.stat().st_size for path in tmp_path.iterdir()) == sum(
         array.nbytes for _, value in shuffled for array in value[3])
