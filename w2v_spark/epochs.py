@@ -406,13 +406,12 @@ def _stratum_task(trainer, rows, *, model, shared, tables, deals, plan, stratum,
             vocab_size=table.counts.shape[0],
         )
     numbers = (sum(p[2][0] for p in pieces), sum(p[2][1] for p in pieces), stats.pairs, stats.loss)
-    if shared is not None:
-        shared.put(stage, (input_words, output_words), (syn0, syn1))
     key = _stage_key(stage + 1, trainer, plan.partitions)
     yield key, (_STATS, (round_index, stratum, trainer), numbers)
     for record in carried:
         yield key, record
-    if shared is not None:
+    if shared is not None:  # written before the task ends, so before the next stage starts
+        shared.put(stage, (input_words, output_words), (syn0, syn1))
         return
     if last:
         yield key, (_ROWS, _INPUT, input_words, syn0)
@@ -435,25 +434,25 @@ class _SharedModel:
     file — two copies (``[buffer][syn0 | syn1]``) — that every stratum's trainers map, in place
     of a broadcast and of the model slices' shuffles.
 
-    In local mode the executors share the driver's machine, and moving slices through Spark
-    costs copies that nobody needs there: each stage's slices (the whole model) are pickled by
-    the trainers, written to shuffle files and read back by the JVM, and unpickled by the next
-    trainers (bench-en: ≈ 27 MB per stage), and the first stage's broadcast is pickled into a
-    file, read back into torrent blocks and unpickled whole by each trainer (the JVM's CPU over
-    a bench-en run 4.4 → 2.8 s without them). Here stage ``k``
-    copies its trainers' rows out of buffer ``k mod 2`` and writes them back, trained, into
-    buffer ``(k + 1) mod 2``: within a stage the trainers' rows are disjoint and together cover
-    the whole model (every bucket's output rows and, shifted by the stratum, every bucket's input
-    rows), so stage ``k`` leaves a whole model for stage ``k + 1``. A retried task reads what its
-    first attempt read (stage ``k``'s buffer is written again only by stage ``k + 1``, which
-    starts when stage ``k`` has finished) and writes the same rows with the same values. Stages still wait for each other
-    through their (now small) shuffles of statistics.
+    In local mode the executors share the driver's machine, and moving slices through Spark costs
+    copies that nobody needs there: each stage's slices (the whole model) are pickled by the
+    trainers, written to shuffle files and read back by the JVM, and unpickled by the next trainers
+    (bench-en: ≈ 27 MB per stage), and the first stage's broadcast is pickled into a file, read back
+    into torrent blocks and unpickled whole by each trainer (the JVM's CPU over a bench-en run 4.4 →
+    2.8 s without them). Here stage ``k`` copies its trainers' rows out of buffer ``k mod 2`` and
+    writes them back, trained, into buffer ``(k + 1) mod 2``: within a stage the trainers' rows are
+    disjoint and together cover the whole model (every bucket's output rows and, shifted by the
+    stratum, every bucket's input rows), so stage ``k`` leaves a whole model for stage ``k + 1``. A
+    retried task reads what its first attempt read (stage ``k``'s buffer is written again only by
+    stage ``k + 1``, which starts when stage ``k`` has finished) and writes the same rows with the
+    same values. Stages still wait for each other through their (now small) shuffles of statistics.
 
     The driver writes the epoch's model into buffer 0 and reads it back from buffer
     ``stages mod 2``; the file is rewritten in place every epoch (its pages stay in the page
-    cache: no fresh memory), and only between epochs' jobs. (A re-run of a finished stage after
-    a lost shuffle — impossible in local mode, where the shuffle files live on the driver's own
-    disk — would read a buffer the next stage has overwritten.)
+    cache: no fresh memory), and only between epochs' jobs; the directory goes in
+    :meth:`StratifiedEpochs.close`. (A re-run of a finished stage after a lost shuffle —
+    impossible in local mode, where the shuffle files live on the driver's own disk — would read
+    a buffer the next stage has overwritten.)
     """
 
     def __init__(self, directory: str):
@@ -487,9 +486,6 @@ class _SharedModel:
         model = self.buffer(stage + 1, writeable=True)
         for kind, rows in enumerate(words):
             model[kind][rows] = values[kind]
-
-    def destroy(self) -> None:
-        pass  # rewritten next epoch; the directory goes in StratifiedEpochs.close
 
 
 @dataclass
@@ -625,11 +621,11 @@ class StratifiedEpochs:
                                  if local else None)
 
     def _send_model(self, syn0: np.ndarray, syn1: np.ndarray):
-        """The model for the epoch's first stratum: a broadcast, or in local mode the shared
-        model's file."""
+        """``(shared, broadcast)``: in local mode the shared model (every stage's), else a
+        broadcast of the model for the epoch's first stage."""
         if self._directory is not None:
-            return _SharedModel(self._directory).write(syn0, syn1)
-        return self._sc.broadcast((syn0, syn1))
+            return _SharedModel(self._directory).write(syn0, syn1), None
+        return None, self._sc.broadcast((syn0, syn1))
 
     def _cut(self, plan: EpochPlan) -> _Blocks:
         parts = plan.partitions
@@ -660,8 +656,7 @@ class StratifiedEpochs:
         parts = plan.partitions
         shuffled = [blocks.rdd]  # this epoch's shuffles, removed when it ends
         with split("broadcast"):
-            model = self._send_model(syn0, syn1)
-        shared = model if isinstance(model, _SharedModel) else None
+            shared, broadcast = self._send_model(syn0, syn1)
         try:
             stages = [(r, s) for r in range(plan.rounds) for s in range(parts)]
             keys = len(stages) * parts
@@ -674,8 +669,8 @@ class StratifiedEpochs:
                 inputs = _stage_inputs(blocks.rdd if state is None else blocks.rdd.union(state),
                                        index, parts)
                 state = inputs.mapPartitionsWithIndex(functools.partial(
-                    _stratum_task, model=model if index == 0 and shared is None else None,
-                    shared=shared, tables=self._tables,
+                    _stratum_task, model=broadcast if index == 0 else None, shared=shared,
+                    tables=self._tables,
                     deals=blocks.deals, plan=plan, stratum=stratum, round_index=round_index,
                     last=last, dim=syn0.shape[1],
                 ))
@@ -692,7 +687,8 @@ class StratifiedEpochs:
             with split("train"):
                 records = [value for _, value in _collect_then(self._sc, state, cut_ahead)]
         finally:
-            model.destroy()
+            if broadcast is not None:
+                broadcast.destroy()
             blocks.release()
             _remove_shuffles(self._sc, shuffled)
         with split("merge"):

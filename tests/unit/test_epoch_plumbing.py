@@ -24,7 +24,7 @@ def test_shared_model_hands_each_stage_the_rows_the_previous_stage_wrote(tmp_pat
 
     # Stage 0's two trainers: disjoint rows that together cover both matrices.
     halves = (np.arange(0, 50, 2), np.arange(1, 50, 2))
-    for trainer, (input_rows, output_rows) in enumerate((halves, halves[::-1])):
+    for input_rows, output_rows in (halves, halves[::-1]):
         taken0, taken1 = model.take(0, (input_rows, output_rows))
         np.testing.assert_array_equal(taken0, syn0[input_rows])
         np.testing.assert_array_equal(taken1, syn1[output_rows])
