@@ -6,7 +6,9 @@ every block to its trainer; then, round after round, ``P`` strata run one after 
 as a stage of ``P`` trainers whose rows are disjoint. A trainer holds only its two slices of the
 model, which travel to the next stratum's trainers through a shuffle: no averaging, and the
 driver sees the model once per epoch, not once per stratum. (In local mode blocks and slices
-travel through files instead: :class:`_BlockFiles`, :class:`_SharedModel`.)
+travel through files instead: :class:`_BlockFiles`, :class:`_SharedModel`; and when the local
+master runs all ``P`` trainers at once, each trainer runs every stratum of the epoch in one task,
+the trainers waiting for each other between strata: :func:`_gang_task`.)
 
 ``"averaging"``: every partition trains a copy of the whole model on its own documents and the
 driver averages the copies' changes, each row weighted by how often each partition touched it.
@@ -26,10 +28,11 @@ import uuid
 from collections import defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
-from pyspark import RDD, Broadcast, InheritableThread
+from py4j.protocol import Py4JJavaError
+from pyspark import RDD, Broadcast, InheritableThread, TaskContext
 
 from w2v_spark.merge import RowUpdate, merge_updates
 from w2v_spark.sampling import NoiseTable, build_noise_table
@@ -43,6 +46,11 @@ from w2v_spark.sgns import (
     train_windows,
 )
 from w2v_spark.strata import Deal, assign_buckets, pack_block, split_blocks, unpack_block
+
+if TYPE_CHECKING:
+    from w2v_spark.session import LocalMaster
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -132,15 +140,18 @@ def _freeze_worker_heap() -> None:
     gc.freeze()
 
 
-def _inject_failure(plan: EpochPlan, partition: int) -> None:
+def _inject_failure(plan: EpochPlan, partition: int, job_attempt: int | None = None) -> None:
     """``[debug] fail_task_once``: the first attempt of this task exits its Python worker hard,
-    as an executor lost to the OOM killer would; Spark then retries it."""
+    as an executor lost to the OOM killer would; Spark then retries it. With ``job_attempt`` (a
+    trainer of the gang path, which the driver retries as a whole job): the job's first attempt."""
     if plan.fail_task_once != (plan.epoch + 1, partition):
         return
-    from pyspark import TaskContext
-
-    context = TaskContext.get()
-    if context is not None and context.attemptNumber() == 0:
+    if job_attempt is None:
+        context = TaskContext.get()
+        first = context is not None and context.attemptNumber() == 0
+    else:
+        first = job_attempt == 0
+    if first:
         os._exit(17)
 
 
@@ -315,6 +326,11 @@ def _stage_key(stage: int, trainer: int, partitions: int) -> int:
     return stage * partitions + trainer
 
 
+def _trainer_of_key(partitions: int, key: int) -> int:
+    """Partition function of a gang's blocks: the trainer of :func:`_stage_key` ``key``."""
+    return key % partitions
+
+
 def _identity(key: int) -> int:
     """Partition function of every stratified shuffle: the key is the partition."""
     return key
@@ -352,6 +368,40 @@ def _slice(kind: int, words: np.ndarray, pieces: list, dim: int) -> np.ndarray:
     return np.concatenate([np.zeros((0, dim), np.float32)] + [p[3] for p in parts])[order]
 
 
+def _slice_words(deal: Deal, trainer: int, stratum: int,
+                 partitions: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(input rows, output rows)``: the word ids of the two slices that trainer ``trainer``
+    holds in stratum ``stratum`` — the input vectors (``syn0``) of bucket ``(trainer + stratum)
+    mod P`` and the output vectors (``syn1``) of bucket ``trainer``."""
+    return deal.words((trainer + stratum) % partitions), deal.words(trainer)
+
+
+def _train_block(trainer, pieces, syn0, syn1, *, deal, table, plan, round_index, stratum):
+    """Train trainer ``trainer``'s block of (``round_index``, ``stratum``), put together from its
+    ``_BLOCK`` records ``pieces`` (in any order), on its slices ``syn0`` / ``syn1`` (float32, rows
+    as :func:`_slice_words`) in place. Returns the stratum's ``(raw words, trained words, pairs,
+    loss)``."""
+    pieces = sorted(pieces, key=lambda piece: piece[1])  # fixed order, whatever the shuffle's
+    windows = Windows.concatenate([
+        unpack_block(piece[3].load() if isinstance(piece[3], _StoredBlock) else piece[3])
+        for piece in pieces
+    ])
+    stats = PartitionStats(input_touches=np.zeros(syn0.shape[0], np.int64),
+                           output_touches=np.zeros(syn1.shape[0], np.int64))
+    if windows.groups:
+        train_windows(
+            syn0, syn1, windows, noise=deal.noise(table.counts, trainer, table.ns_exponent),
+            settings=plan.settings,
+            progress=plan.progress(
+                (round_index + stratum / plan.partitions) / plan.rounds,
+                (round_index + (stratum + 1) / plan.partitions) / plan.rounds,
+            ),
+            rng=plan.rng(plan.partitions + stratum, trainer, round_index), stats=stats,
+            vocab_size=table.counts.shape[0],
+        )
+    return sum(p[2][0] for p in pieces), sum(p[2][1] for p in pieces), stats.pairs, stats.loss
+
+
 def _stratum_task(trainer, rows, *, model, shared, tables, deals, plan, stratum, round_index,
                   last, dim):
     """One trainer in one stratum: train its block, then send its model slices on.
@@ -373,11 +423,8 @@ def _stratum_task(trainer, rows, *, model, shared, tables, deals, plan, stratum,
             received.append(value)
         else:
             carried.append(value)
-    pieces.sort(key=lambda piece: piece[1])  # fixed order, whatever the shuffle's
     deal = deals.value[round_index]
-    table = tables.value
-    context_bucket = (trainer + stratum) % plan.partitions
-    output_words, input_words = deal.words(trainer), deal.words(context_bucket)
+    input_words, output_words = _slice_words(deal, trainer, stratum, plan.partitions)
     stage = round_index * plan.partitions + stratum
     if shared is not None:
         syn0, syn1 = shared.take(stage, (input_words, output_words))
@@ -388,24 +435,8 @@ def _stratum_task(trainer, rows, *, model, shared, tables, deals, plan, stratum,
         syn0 = _slice(_INPUT, input_words, received, dim)
         syn1 = _slice(_OUTPUT, output_words, received, dim)
     del received
-    windows = Windows.concatenate([
-        unpack_block(piece[3].load() if isinstance(piece[3], _StoredBlock) else piece[3])
-        for piece in pieces
-    ])
-    stats = PartitionStats(input_touches=np.zeros(input_words.size, np.int64),
-                           output_touches=np.zeros(output_words.size, np.int64))
-    if windows.groups:
-        train_windows(
-            syn0, syn1, windows, noise=deal.noise(table.counts, trainer, table.ns_exponent),
-            settings=plan.settings,
-            progress=plan.progress(
-                (round_index + stratum / plan.partitions) / plan.rounds,
-                (round_index + (stratum + 1) / plan.partitions) / plan.rounds,
-            ),
-            rng=plan.rng(plan.partitions + stratum, trainer, round_index), stats=stats,
-            vocab_size=table.counts.shape[0],
-        )
-    numbers = (sum(p[2][0] for p in pieces), sum(p[2][1] for p in pieces), stats.pairs, stats.loss)
+    numbers = _train_block(trainer, pieces, syn0, syn1, deal=deal, table=tables.value, plan=plan,
+                           round_index=round_index, stratum=stratum)
     key = _stage_key(stage + 1, trainer, plan.partitions)
     yield key, (_STATS, (round_index, stratum, trainer), numbers)
     for record in carried:
@@ -429,6 +460,77 @@ def _stratum_task(trainer, rows, *, model, shared, tables, deals, plan, stratum,
                 _ROWS, kind, words[mine], values[mine])
 
 
+def _gang_task(trainer, rows, *, shared, tables, deals, plan, token, job_attempt):
+    """Local mode, all trainers at once: trainer ``trainer`` runs every stratum of the epoch in
+    this one task, and waits for the other trainers between strata (:class:`_FileBarrier`).
+
+    Each stratum is what :func:`_stratum_task` does in a stage of its own: the trainer copies its
+    two slices out of the shared model, trains its block, and writes them back; the barrier then
+    stands in for the stage boundary (every trainer has written its rows before any reads the
+    next stratum's). ``rows`` are the ``_BLOCK`` records of all its strata, keyed by
+    :func:`_stage_key`. Yields a ``_STATS`` record per stratum.
+
+    The stage is a barrier stage (``RDD.barrier()``): Spark starts its ``P`` tasks together or
+    not at all, and when one fails it kills the others and fails the job, which the driver then
+    runs again (:meth:`StratifiedEpochs._train_gang`) with a new ``token`` (the barrier's file)
+    and a new shared model, so that nothing a dying attempt still writes can reach the next one.
+    Spark's own ``BarrierTaskContext.barrier()`` is not used between strata: the JVM side looks
+    for its answer once a second (``BarrierTaskContext.runBarrier`` sleeps a second between
+    looks), and on bench-en the trainers left most barriers a second late — epochs of 5.8-7.5 s
+    instead of 3.6-3.9 s (``local[2]``, one run each).
+    """
+    _freeze_worker_heap()
+    parts = plan.partitions
+    inputs: list[list] = [[] for _ in range(plan.rounds * parts)]
+    for key, value in rows:
+        inputs[key // parts].append(value)
+    barrier = _FileBarrier(os.path.join(shared.directory, f"barrier-{token}"), parts)
+    try:
+        for stage, pieces in enumerate(inputs):
+            if stage == 1:  # mid-epoch: the other trainers wait at the barrier or train
+                _inject_failure(plan, trainer, job_attempt)
+            round_index, stratum = divmod(stage, parts)
+            deal = deals.value[round_index]
+            words = _slice_words(deal, trainer, stratum, parts)
+            syn0, syn1 = shared.take(stage, words)
+            numbers = _train_block(trainer, pieces, syn0, syn1, deal=deal, table=tables.value,
+                                   plan=plan, round_index=round_index, stratum=stratum)
+            shared.put(stage, words, (syn0, syn1))
+            yield stage, (_STATS, (round_index, stratum, trainer), numbers)
+            if stage + 1 < len(inputs):
+                barrier.wait()
+    finally:
+        barrier.close()
+
+
+class _FileBarrier:
+    """A barrier among the ``parties`` processes that open the file at ``path``: each arrival
+    appends a byte, and a process that has called :meth:`wait` ``n`` times returns once the file
+    holds ``n × parties`` bytes (appends are atomic, so no byte is lost or counted twice).
+
+    Waiting sleeps 0.2 ms at first, up to 5 ms between looks: a stratum's trainers arrive within
+    ≈ 0.1 s of each other, so a waiting trainer looks a few dozen times (one ``fstat`` each) and
+    leaves at most 5 ms after the last arrival. There is no time-out: when a party dies, Spark
+    kills the others (they are tasks of one barrier stage)."""
+
+    _FIRST_PAUSE, _LONGEST_PAUSE = 0.0002, 0.005
+
+    def __init__(self, path: str, parties: int):
+        self._file = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        self._parties, self._waits = parties, 0
+
+    def wait(self) -> None:
+        self._waits += 1
+        os.write(self._file, b"\0")
+        everyone, pause = self._waits * self._parties, self._FIRST_PAUSE
+        while os.fstat(self._file).st_size < everyone:
+            time.sleep(pause)
+            pause = min(2 * pause, self._LONGEST_PAUSE)
+
+    def close(self) -> None:
+        os.close(self._file)
+
+
 class _SharedModel:
     """Local mode: the model the epoch's trainers share, one ``(2, 2, vocab_size, dim) float32``
     file — two copies (``[buffer][syn0 | syn1]``) — that every stratum's trainers map, in place
@@ -447,15 +549,20 @@ class _SharedModel:
     stage ``k + 1``, which starts when stage ``k`` has finished) and writes the same rows with the
     same values. Stages still wait for each other through their (now small) shuffles of statistics.
 
-    The driver writes the epoch's model into buffer 0 and reads it back from buffer
-    ``stages mod 2``; the file is rewritten in place every epoch (its pages stay in the page
-    cache: no fresh memory), and only between epochs' jobs; the directory goes in
+    With ``gang`` (:func:`_gang_task`: a failure reruns the whole epoch, not one stage) the first
+    stage reads buffer 0 and every stage writes buffer 1, which the later stages read: buffer 0
+    keeps the epoch's start for the rerun.
+
+    The driver writes the epoch's model into buffer 0 and reads it back from :meth:`trained`;
+    the file is rewritten in place every epoch (its pages stay in the page cache: no fresh
+    memory), and only between epochs' jobs; the directory goes in
     :meth:`StratifiedEpochs.close`. (A re-run of a finished stage after a lost shuffle —
     impossible in local mode, where the shuffle files live on the driver's own disk — would read
     a buffer the next stage has overwritten.)
     """
 
-    def __init__(self, directory: str):
+    def __init__(self, directory: str, *, gang: bool = False):
+        self.directory, self.gang = directory, gang
         self.path = os.path.join(directory, "model.npy")
 
     def write(self, syn0: np.ndarray, syn1: np.ndarray) -> "_SharedModel":
@@ -471,21 +578,31 @@ class _SharedModel:
         del stored  # unmapped; readers see the page cache, no flush to disk needed
         return self
 
-    def buffer(self, stage: int, *, writeable: bool = False) -> np.ndarray:
-        """The ``(2, vocab_size, dim)`` model that stage ``stage`` starts from, mapped."""
-        return np.load(self.path, mmap_mode="r+" if writeable else "r")[stage % 2]
+    def buffer(self, index: int, *, writeable: bool = False) -> np.ndarray:
+        """Buffer ``index`` (0 or 1), ``(2, vocab_size, dim)``, mapped."""
+        return np.load(self.path, mmap_mode="r+" if writeable else "r")[index]
+
+    def _source(self, stage: int) -> int:
+        return min(stage, 1) if self.gang else stage % 2
+
+    def _target(self, stage: int) -> int:
+        return 1 if self.gang else (stage + 1) % 2
 
     def take(self, stage: int, words: tuple[np.ndarray, np.ndarray]) -> list[np.ndarray]:
         """Copies of rows ``words[kind]`` of each matrix as stage ``stage`` starts."""
-        model = self.buffer(stage)
+        model = self.buffer(self._source(stage))
         return [model[kind][rows] for kind, rows in enumerate(words)]
 
     def put(self, stage: int, words: tuple[np.ndarray, np.ndarray],
             values: tuple[np.ndarray, np.ndarray]) -> None:
         """Rows ``words[kind]`` of each matrix as stage ``stage`` leaves them, for the next."""
-        model = self.buffer(stage + 1, writeable=True)
+        model = self.buffer(self._target(stage), writeable=True)
         for kind, rows in enumerate(words):
             model[kind][rows] = values[kind]
+
+    def trained(self, stages: int) -> np.ndarray:
+        """The buffer the last of ``stages`` stages left the epoch's model in, mapped."""
+        return self.buffer(self._target(stages - 1))
 
 
 @dataclass
@@ -602,6 +719,15 @@ class StratifiedEpochs:
     the files the map tasks wrote (:class:`_BlockFiles`); the shuffles carry only where the
     blocks are and statistics. The epoch's shuffles (and block files) are removed when it ends.
 
+    When the local master runs all ``P`` trainers at once (``local[N]`` with ``N ≥ P``), the
+    epoch's job is one barrier stage instead of a stage per stratum: each trainer runs every
+    stratum in one task and waits for the others between strata (:func:`_gang_task`). That saves
+    what a stage costs — scheduling, a task per trainer, a shuffle of statistics — ``rounds × P
+    − 1`` times per epoch (bench-en, ``local[2]``, 5 epochs: the JVM's CPU 2.9 → 1.2 s, on the
+    cores that train; one run each). A failure then fails the whole job, which the driver runs
+    again from the epoch's start, as many times as the master lets Spark try a task
+    (``local[N, F]``).
+
     Cutting blocks needs no model, so near the end of epoch ``e`` the map stage of epoch
     ``e + 1`` is queued behind it as a job of its own: its tasks run on the cores the epoch
     leaves idle — while the last stratum waits for its slowest trainer, and while the driver
@@ -609,16 +735,22 @@ class StratifiedEpochs:
     stratum.
     """
 
-    def __init__(self, sc, corpus, tables, *, local: bool = False):
+    def __init__(self, sc, corpus, tables, *, local: LocalMaster | None = None):
         """``local``: the executors run on the driver's machine (local mode), so the trainers
         can share the model through a file (:class:`_SharedModel`) instead of a broadcast and
-        shuffles, and read their blocks from files (:class:`_BlockFiles`)."""
+        shuffles, and read their blocks from files (:class:`_BlockFiles`); and when the master
+        runs ``P`` tasks at once, they train as one gang (:func:`_gang_task`)."""
         self._sc, self._corpus, self._tables = sc, corpus, tables
+        self._local = local
         self._next: _Blocks | None = None
         # Beside PySpark's own broadcast files (under spark.local.dir), removed in close().
         self._directory = (tempfile.mkdtemp(prefix="w2v_spark-epochs-",
                                                   dir=getattr(sc, "_temp_dir", None))
-                                 if local else None)
+                                 if local is not None else None)
+
+    def _gang(self, plan: EpochPlan) -> bool:
+        """Whether ``plan``'s epoch trains as one gang: local mode, all trainers at once."""
+        return self._local is not None and plan.partitions <= self._local.slots
 
     def _send_model(self, syn0: np.ndarray, syn1: np.ndarray):
         """``(shared, broadcast)``: in local mode the shared model (every stage's), else a
@@ -639,7 +771,10 @@ class StratifiedEpochs:
                      if self._directory is not None else None)
         rdd = self._corpus.mapPartitionsWithIndex(functools.partial(
             _block_task, tables=self._tables, deals=deals, plan=plan, directory=directory,
-        )).partitionBy(plan.rounds * parts * parts, _identity)
+        ))
+        # A gang's trainer reads the blocks of all its stages at once: one partition each.
+        rdd = (rdd.partitionBy(parts, functools.partial(_trainer_of_key, parts))
+               if self._gang(plan) else rdd.partitionBy(plan.rounds * parts * parts, _identity))
         return _Blocks(plan=plan, rdd=rdd, deals=deals, directory=directory)
 
     def run(self, syn0, syn1, plan: EpochPlan, split: Split,
@@ -653,8 +788,36 @@ class StratifiedEpochs:
             if blocks is not None:
                 blocks.release()
             blocks = self._cut(plan)
-        parts = plan.partitions
         shuffled = [blocks.rdd]  # this epoch's shuffles, removed when it ends
+        try:
+            train = self._train_gang if self._gang(plan) else self._train_stages
+            shared, records = train(blocks, syn0, syn1, plan, split, ahead, shuffled)
+        finally:
+            blocks.release()
+            _remove_shuffles(self._sc, shuffled)
+        with split("merge"):
+            if shared is not None:
+                trained = shared.trained(plan.rounds * plan.partitions)
+                syn0[...], syn1[...] = trained[_INPUT], trained[_OUTPUT]
+                del trained
+            for _, kind, words, values in (r for r in records if r[0] == _ROWS):
+                (syn0 if kind == _INPUT else syn1)[words] = values
+            totals = np.zeros(4)
+            # Summed in (round, stratum, trainer) order: the loss is the same float every run.
+            for _, _, numbers in sorted((r for r in records if r[0] == _STATS), key=lambda r: r[1]):
+                totals += numbers
+        return int(totals[0]), int(totals[1]), int(totals[2]), float(totals[3])
+
+    def _cut_ahead(self, ahead: EpochPlan | None) -> None:
+        if ahead is not None and self._next is None:
+            self._next = self._cut(ahead)
+            self._next.submit(self._sc, f"epoch {ahead.epoch + 1}/{ahead.epochs}: "
+                                        "cutting blocks (ahead)")
+
+    def _train_stages(self, blocks, syn0, syn1, plan, split, ahead, shuffled):
+        """The epoch as a job of one stage per stratum. Returns ``(shared model or None,
+        records)``; adds the slices' shuffles to ``shuffled``."""
+        parts = plan.partitions
         with split("broadcast"):
             shared, broadcast = self._send_model(syn0, syn1)
         try:
@@ -677,32 +840,46 @@ class StratifiedEpochs:
                 if not last:
                     state = state.partitionBy(keys, _identity)
                     shuffled.append(state)
-
-            def cut_ahead():
-                if ahead is not None:
-                    self._next = self._cut(ahead)
-                    self._next.submit(self._sc, f"epoch {ahead.epoch + 1}/{ahead.epochs}: "
-                                                "cutting blocks (ahead)")
-
             with split("train"):
-                records = [value for _, value in _collect_then(self._sc, state, cut_ahead)]
+                records = _collect_then(self._sc, state, lambda: self._cut_ahead(ahead))
         finally:
             if broadcast is not None:
                 broadcast.destroy()
-            blocks.release()
-            _remove_shuffles(self._sc, shuffled)
-        with split("merge"):
-            if shared is not None:
-                trained = shared.buffer(len(stages))
-                syn0[...], syn1[...] = trained[_INPUT], trained[_OUTPUT]
-                del trained
-            for _, kind, words, values in (r for r in records if r[0] == _ROWS):
-                (syn0 if kind == _INPUT else syn1)[words] = values
-            totals = np.zeros(4)
-            # Summed in (round, stratum, trainer) order: the loss is the same float every run.
-            for _, _, numbers in sorted((r for r in records if r[0] == _STATS), key=lambda r: r[1]):
-                totals += numbers
-        return int(totals[0]), int(totals[1]), int(totals[2]), float(totals[3])
+        return shared, [value for _, value in records]
+
+    def _train_gang(self, blocks, syn0, syn1, plan, split, ahead, shuffled):
+        """The epoch as one barrier stage of ``P`` trainers (:func:`_gang_task`), run again from
+        the epoch's start when it fails, up to the master's attempts per task. Returns
+        ``(shared model, records)``; adds nothing to ``shuffled`` (no shuffle of its own)."""
+        if blocks.map_stage is None:
+            # A job of its own, even when not cut ahead: as the first stage of the epoch's job,
+            # the cores it frees one by one would go to the next epoch's cut (queued as the job
+            # starts), and the trainers, which start all at once, would wait for that too.
+            blocks.submit(self._sc, f"epoch {plan.epoch + 1}/{plan.epochs}: cutting blocks")
+        with split("broadcast"):
+            shared = _SharedModel(self._directory, gang=True).write(syn0, syn1)
+        with split("train"):
+            blocks.map_stage.get()  # the trainers start once every block is cut
+            for attempt in range(self._local.attempts):
+                gang = blocks.rdd.barrier().mapPartitionsWithIndex(functools.partial(
+                    _gang_task, shared=shared, tables=self._tables, deals=blocks.deals,
+                    plan=plan, token=uuid.uuid4().hex, job_attempt=attempt,
+                ))
+                try:
+                    records = _collect_then(self._sc, gang, lambda: self._cut_ahead(ahead))
+                    break
+                except Py4JJavaError as error:
+                    if attempt + 1 == self._local.attempts:
+                        raise
+                    reason = str(error.java_exception.getMessage()).splitlines()[0][:300]
+                    log.warning("epoch %d/%d: the trainers' job failed (%s); running it again "
+                                "from the epoch's start (attempt %d of %d)", plan.epoch + 1,
+                                plan.epochs, reason, attempt + 2, self._local.attempts)
+                    # The failed attempt's trainers may write on until Spark has killed them:
+                    # the next attempt gets a model file of its own.
+                    shared = _SharedModel(tempfile.mkdtemp(prefix="retry-", dir=self._directory),
+                                          gang=True).write(syn0, syn1)
+        return shared, [value for _, value in records]
 
     def close(self) -> None:
         """Cancel and release blocks cut ahead for an epoch that will not run."""

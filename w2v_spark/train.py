@@ -28,7 +28,7 @@ from w2v_spark.epochs import (
     Tables,
 )
 from w2v_spark.errors import ConfigError, TrainingError
-from w2v_spark.session import is_local
+from w2v_spark.session import local_master
 from w2v_spark.sgns import TrainSettings
 
 log = logging.getLogger(__name__)
@@ -173,7 +173,9 @@ def train_sgns(
              f"{partitions} partitions, {config.partition_mode}" if partitions > 1 else "1 partition")
     stratified = config.partition_mode == "stratified" and partitions > 1
     broadcast_tables = sc.broadcast(tables)
-    runner = (StratifiedEpochs(sc, corpus, broadcast_tables, local=is_local(sc.master))
+    local = local_master(sc.master, dict(sc.getConf().getAll()),
+                         cores=lambda: sc._jvm.java.lang.Runtime.getRuntime().availableProcessors())
+    runner = (StratifiedEpochs(sc, corpus, broadcast_tables, local=local)
               if stratified else AveragingEpochs(sc, corpus, broadcast_tables))
     reports: list[EpochReport] = []
     first_epoch = 0

@@ -19,6 +19,7 @@ from w2v_spark.epochs import (
     _stage_inputs,
 )
 from w2v_spark.sampling import build_noise_table
+from w2v_spark.session import LocalMaster
 from w2v_spark.sgns import TrainSettings, Windows, new_stats, train_windows
 from w2v_spark.strata import Deal, assign_buckets, unpack_block
 from w2v_spark.tokenize import tokenize
@@ -96,18 +97,28 @@ def _shuffles_on_disk(spark) -> set[int]:
     return {int(path.name.split("_")[1]) for path in root.rglob("shuffle_*.data")}
 
 
+def _topics(path):
+    write_topic_corpus(path, lines=600)
+
+
 # A vocabulary of 3 words on 4 partitions leaves a bucket empty in every round: its trainer holds
 # empty slices and still has to pass them on. The topic corpus is cut 256 tokens at a time: a
-# trainer's block arrives in a dozen pieces, from every partition, in any order. Each case runs
-# twice: as in local mode (the model shared through a file, blocks read from the files the map
-# tasks wrote) and as on a cluster (the model broadcast, blocks and slices shuffled).
-@pytest.mark.parametrize("local", [True, False], ids=["local-files", "shuffles"])
-@pytest.mark.parametrize(("write_corpus", "partitions", "slice_tokens"),
-                         [(lambda path: write_topic_corpus(path, lines=600), 3, 256),
-                          (_three_word_corpus, 4, EpochPlan.slice_tokens)],
-                         ids=["topics-3", "fewer-words-than-partitions"])
+# trainer's block arrives in a dozen pieces, from every partition, in any order. The 3- and
+# 4-partition cases run twice: as in local mode with fewer task slots (2, the test session's)
+# than trainers — a stage per stratum, the model shared through a file, blocks read from the
+# files the map tasks wrote — and as on a cluster (the model broadcast, blocks and slices
+# shuffled). With 2 partitions the local master runs every trainer at once: the epoch is one
+# barrier stage, its trainers waiting for each other between strata.
+@pytest.mark.parametrize(("write_corpus", "partitions", "slice_tokens", "mode"), [
+    (_topics, 3, 256, "local-files"),
+    (_topics, 3, 256, "shuffles"),
+    (_three_word_corpus, 4, EpochPlan.slice_tokens, "local-files"),
+    (_three_word_corpus, 4, EpochPlan.slice_tokens, "shuffles"),
+    (_topics, 2, 256, "gang"),
+], ids=["topics-3-local-files", "topics-3-shuffles", "fewer-words-than-partitions-local-files",
+        "fewer-words-than-partitions-shuffles", "topics-2-gang"])
 def test_spark_stratified_epoch_equals_reference(spark, tmp_path, write_corpus, partitions,
-                                                 slice_tokens, local):
+                                                 slice_tokens, mode):
     path = tmp_path / "corpus.txt"
     write_corpus(path)
     documents = spark.read.text(str(path)).transform(tokenize)
@@ -126,10 +137,12 @@ def test_spark_stratified_epoch_equals_reference(spark, tmp_path, write_corpus, 
     ref0, ref1 = syn0.copy(), syn1.copy()
     broadcast_tables = spark.sparkContext.broadcast(tables)
     shuffles_before = _shuffles_on_disk(spark)
+    local = None if mode == "shuffles" else LocalMaster(slots=2, attempts=1)  # local[2]
     runner = StratifiedEpochs(spark.sparkContext, corpus, broadcast_tables, local=local)
-    assert (runner._directory is not None) == local
+    assert (runner._directory is not None) == (local is not None)
     plans = [EpochPlan(settings=settings, seed=3, epoch=epoch, epochs=2, partitions=partitions,
                        rounds=2, slice_tokens=slice_tokens) for epoch in range(2)]
+    assert runner._gang(plans[0]) == (mode == "gang")
     for epoch, plan in enumerate(plans):
         split = Split()
         # Epoch 1's blocks are cut ahead, while epoch 0 trains, and used by epoch 1's job.
@@ -137,6 +150,9 @@ def test_spark_stratified_epoch_equals_reference(spark, tmp_path, write_corpus, 
         raw, kept, pairs, loss = runner.run(syn0, syn1, plan, split, ahead=ahead)
         if ahead is not None:
             assert runner._next.plan == ahead and runner._next.map_stage.jobIds().size() == 1
+            # A gang's trainer reads all its stages' blocks from one partition.
+            assert runner._next.rdd.getNumPartitions() == (
+                partitions if mode == "gang" else 2 * partitions * partitions)
         assert set(split.seconds) == {"broadcast", "train", "merge"}
         expected, most_pieces = _reference_epoch(parts, ref0, ref1, tables, plan)
         assert (most_pieces >= 2 * partitions) == (slice_tokens < 1000)
@@ -145,7 +161,7 @@ def test_spark_stratified_epoch_equals_reference(spark, tmp_path, write_corpus, 
     assert runner._next is None  # taken by epoch 1
     directory = runner._directory
     runner.close()
-    if local:
+    if local is not None:
         assert not os.path.exists(directory)
     # Every epoch removed its shuffles (blocks and model slices) when it ended; Spark alone
     # would keep them until the driver's next periodic GC. (Removal is asynchronous.)

@@ -1,12 +1,21 @@
-"""What a stratified epoch does around the kernel, without a JVM: the local-mode shared model
-and the worker heap's garbage collection."""
+"""What a stratified epoch does around the kernel, without a JVM: the local-mode shared model,
+the gang's barrier and the worker heap's garbage collection."""
 
 import gc
 import os
+import threading
+import time
 
 import numpy as np
 
-from w2v_spark.epochs import EpochPlan, Tables, _block_task, _SharedModel, _StoredBlock
+from w2v_spark.epochs import (
+    EpochPlan,
+    Tables,
+    _block_task,
+    _FileBarrier,
+    _SharedModel,
+    _StoredBlock,
+)
 from w2v_spark.sgns import TrainSettings
 from w2v_spark.strata import Deal, assign_buckets
 
@@ -38,7 +47,8 @@ def test_shared_model_hands_each_stage_the_rows_the_previous_stage_wrote(tmp_pat
     np.testing.assert_array_equal(model.take(0, halves)[1], syn1[halves[1]])
     # Stage 1 writes into stage 0's buffer, which stage 2 reads.
     model.put(1, (np.arange(50), np.arange(50)), (syn0 - 1, syn1 - 1))
-    np.testing.assert_array_equal(model.buffer(2)[1], syn1 - 1)
+    np.testing.assert_array_equal(model.take(2, halves)[1], syn1[halves[1]] - 1)
+    np.testing.assert_array_equal(model.trained(2)[1], syn1 - 1)  # after an even number of stages
 
     # The next epoch's model goes into the same file (same inode: its pages are reused).
     model = _SharedModel(str(tmp_path)).write(syn0 * 3, syn1 * 3)
@@ -49,6 +59,53 @@ def test_shared_model_hands_each_stage_the_rows_the_previous_stage_wrote(tmp_pat
     model = _SharedModel(str(tmp_path)).write(syn0[:10], syn1[:10])
     assert model.buffer(0).shape == (2, 10, 8)
     np.testing.assert_array_equal(model.buffer(0)[1], syn1[:10])
+
+
+def test_a_gang_reads_the_start_once_and_then_trains_one_copy(tmp_path):
+    # A gang's failure reruns the whole epoch: copy 0 keeps the epoch's start throughout.
+    rng = np.random.default_rng(1)
+    syn0, syn1 = rng.random((20, 4), dtype=np.float32), rng.random((20, 4), dtype=np.float32)
+    model = _SharedModel(str(tmp_path), gang=True).write(syn0, syn1)
+    rows = (np.arange(20), np.arange(20))
+    for stage in range(3):
+        taken0, taken1 = model.take(stage, rows)
+        np.testing.assert_array_equal(taken0, syn0 + stage)  # what the last stage wrote
+        model.put(stage, rows, (taken0 + 1, taken1))
+        np.testing.assert_array_equal(model.buffer(0)[0], syn0)
+    np.testing.assert_array_equal(model.trained(3)[0], syn0 + 3)
+    np.testing.assert_array_equal(model.trained(3)[1], syn1)
+
+
+def test_file_barrier_lets_no_party_through_before_all_have_arrived(tmp_path):
+    parties, rounds = 3, 6
+    events, lock = [], threading.Lock()
+
+    def party(index):
+        barrier = _FileBarrier(str(tmp_path / "barrier"), parties)
+        jitter = np.random.default_rng(index)
+        try:
+            for round_index in range(rounds):
+                time.sleep(jitter.uniform(0, 0.02))  # arrive in a different order every round
+                with lock:
+                    events.append(("arrive", round_index, index))
+                barrier.wait()
+                with lock:
+                    events.append(("leave", round_index, index))
+        finally:
+            barrier.close()
+
+    threads = [threading.Thread(target=party, args=(index,)) for index in range(parties)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert not any(thread.is_alive() for thread in threads)
+    assert len(events) == 2 * parties * rounds
+    for round_index in range(rounds):
+        arrived = [i for i, e in enumerate(events) if e[:2] == ("arrive", round_index)]
+        left = [i for i, e in enumerate(events) if e[:2] == ("leave", round_index)]
+        assert len(arrived) == len(left) == parties and max(arrived) < min(left)
+    assert (tmp_path / "barrier").stat().st_size == parties * rounds  # one byte per arrival
 
 
 class _Held:
