@@ -473,7 +473,8 @@ def _gang_task(trainer, rows, *, shared, tables, deals, plan, token, job_attempt
     The stage is a barrier stage (``RDD.barrier()``): Spark starts its ``P`` tasks together or
     not at all, and when one fails it kills the others and fails the job, which the driver then
     runs again (:meth:`StratifiedEpochs._train_gang`) with a new ``token`` (the barrier's file)
-    and a new shared model, so that nothing a dying attempt still writes can reach the next one.
+    and a new shared model file (for the later epochs too), so that nothing a dying attempt still
+    writes can reach the rerun or what follows.
     Spark's own ``BarrierTaskContext.barrier()`` is not used between strata: the JVM side looks
     for its answer once a second (``BarrierTaskContext.runBarrier`` sleeps a second between
     looks), and on bench-en the trainers left most barriers a second late — epochs of 5.8-7.5 s
@@ -747,6 +748,8 @@ class StratifiedEpochs:
         self._directory = (tempfile.mkdtemp(prefix="w2v_spark-epochs-",
                                                   dir=getattr(sc, "_temp_dir", None))
                                  if local is not None else None)
+        # Where the shared model's file is: moved to a new directory when a gang's job fails.
+        self._model_directory = self._directory
 
     def _gang(self, plan: EpochPlan) -> bool:
         """Whether ``plan``'s epoch trains as one gang: local mode, all trainers at once."""
@@ -756,7 +759,7 @@ class StratifiedEpochs:
         """``(shared, broadcast)``: in local mode the shared model (every stage's), else a
         broadcast of the model for the epoch's first stage."""
         if self._directory is not None:
-            return _SharedModel(self._directory).write(syn0, syn1), None
+            return _SharedModel(self._model_directory).write(syn0, syn1), None
         return None, self._sc.broadcast((syn0, syn1))
 
     def _cut(self, plan: EpochPlan) -> _Blocks:
@@ -857,7 +860,7 @@ class StratifiedEpochs:
             # starts), and the trainers, which start all at once, would wait for that too.
             blocks.submit(self._sc, f"epoch {plan.epoch + 1}/{plan.epochs}: cutting blocks")
         with split("broadcast"):
-            shared = _SharedModel(self._directory, gang=True).write(syn0, syn1)
+            shared = _SharedModel(self._model_directory, gang=True).write(syn0, syn1)
         with split("train"):
             blocks.map_stage.get()  # the trainers start once every block is cut
             for attempt in range(self._local.attempts):
@@ -876,9 +879,9 @@ class StratifiedEpochs:
                                 "from the epoch's start (attempt %d of %d)", plan.epoch + 1,
                                 plan.epochs, reason, attempt + 2, self._local.attempts)
                     # The failed attempt's trainers may write on until Spark has killed them:
-                    # the next attempt gets a model file of its own.
-                    shared = _SharedModel(tempfile.mkdtemp(prefix="retry-", dir=self._directory),
-                                          gang=True).write(syn0, syn1)
+                    # the next attempt, and every later epoch, get a model file of their own.
+                    self._model_directory = tempfile.mkdtemp(prefix="retry-", dir=self._directory)
+                    shared = _SharedModel(self._model_directory, gang=True).write(syn0, syn1)
         return shared, [value for _, value in records]
 
     def close(self) -> None:
