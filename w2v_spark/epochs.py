@@ -609,8 +609,9 @@ class _SharedModel:
 @dataclass
 class _Blocks:
     """One epoch's blocks, shuffled to their (stage, trainer) partitions (``stages × P`` of
-    them), and the broadcast deals they were cut with. ``map_stage`` is the JVM's future of the
-    map stage when it was submitted ahead of the epoch's own job."""
+    them; a gang's to one partition per trainer), and the broadcast deals they were cut with.
+    ``map_stage`` is the JVM's future of the map stage when it was submitted as a job of its own
+    (ahead of the epoch's job, or, for a gang, before it)."""
 
     plan: EpochPlan
     rdd: RDD
@@ -791,13 +792,12 @@ class StratifiedEpochs:
             if blocks is not None:
                 blocks.release()
             blocks = self._cut(plan)
-        shuffled = [blocks.rdd]  # this epoch's shuffles, removed when it ends
         try:
             train = self._train_gang if self._gang(plan) else self._train_stages
-            shared, records = train(blocks, syn0, syn1, plan, split, ahead, shuffled)
+            shared, records = train(blocks, syn0, syn1, plan, split, ahead)
         finally:
             blocks.release()
-            _remove_shuffles(self._sc, shuffled)
+            _remove_shuffles(self._sc, [blocks.rdd])
         with split("merge"):
             if shared is not None:
                 trained = shared.trained(plan.rounds * plan.partitions)
@@ -817,10 +817,11 @@ class StratifiedEpochs:
             self._next.submit(self._sc, f"epoch {ahead.epoch + 1}/{ahead.epochs}: "
                                         "cutting blocks (ahead)")
 
-    def _train_stages(self, blocks, syn0, syn1, plan, split, ahead, shuffled):
+    def _train_stages(self, blocks, syn0, syn1, plan, split, ahead):
         """The epoch as a job of one stage per stratum. Returns ``(shared model or None,
-        records)``; adds the slices' shuffles to ``shuffled``."""
+        records)``; the slices' shuffles are removed when it ends."""
         parts = plan.partitions
+        shuffled = []
         with split("broadcast"):
             shared, broadcast = self._send_model(syn0, syn1)
         try:
@@ -848,12 +849,13 @@ class StratifiedEpochs:
         finally:
             if broadcast is not None:
                 broadcast.destroy()
+            _remove_shuffles(self._sc, shuffled)
         return shared, [value for _, value in records]
 
-    def _train_gang(self, blocks, syn0, syn1, plan, split, ahead, shuffled):
+    def _train_gang(self, blocks, syn0, syn1, plan, split, ahead):
         """The epoch as one barrier stage of ``P`` trainers (:func:`_gang_task`), run again from
         the epoch's start when it fails, up to the master's attempts per task. Returns
-        ``(shared model, records)``; adds nothing to ``shuffled`` (no shuffle of its own)."""
+        ``(shared model, records)``."""
         if blocks.map_stage is None:
             # A job of its own, even when not cut ahead: as the first stage of the epoch's job,
             # the cores it frees one by one would go to the next epoch's cut (queued as the job
