@@ -39,8 +39,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter
-from dataclasses import dataclass
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -61,10 +61,18 @@ class Result:
     analogy: float
     ws353: float
     simlex: float
+    #: stage → peak resident MB of ``jvm``, ``python`` (all workers) and ``driver``
+    stages: dict[str, dict[str, float]] = field(default_factory=dict)
+    #: Spark job description → (memory, disk) bytes spilled (``--stages``: ours only)
+    spill: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     @property
     def words_per_cpu_second(self) -> float:
         return self.raw_words / self.cpu
+
+
+#: A stage's first log line (``epochs.Split``): "... INFO w2v_spark.pipeline: vocabulary ..."
+_STAGE_LINE = re.compile(r" INFO w2v_spark\.[\w.]+: (\S.*?) \.\.\.$")
 
 
 def read_documents(path: str, config: JobConfig) -> list[list[str]]:
@@ -102,12 +110,18 @@ class TreeMonitor:
     is sampled every ``interval`` seconds; each process's last sample counts.
     """
 
-    def __init__(self, root: int, interval: float = 0.2):
+    def __init__(self, root: int, interval: float = 0.2, log_path: Path | None = None):
         self.root, self.interval = root, interval
         self.cpu: dict[int, float] = {}
         self.peak_mb: dict[int, float] = {}
         self.kind: dict[int, str] = {}
         self._tick = os.sysconf("SC_CLK_TCK")
+        #: With the job's log: the stage it is in, and per stage the peak resident MB of each
+        #: kind of process (``python``: the workers' sum).
+        self.log_path, self._log_offset = log_path, 0
+        self.stage = "start"
+        self.stage_peak_mb: dict[str, dict[str, float]] = {}
+        self.last_error = ""
 
     def _children(self) -> dict[int, list[int]]:
         tree: dict[int, list[int]] = {}
@@ -123,6 +137,7 @@ class TreeMonitor:
 
     def sample(self) -> None:
         tree, todo = self._children(), [self.root]
+        resident: dict[str, float] = defaultdict(float)
         while todo:
             pid = todo.pop()
             todo += tree.get(pid, [])
@@ -132,17 +147,47 @@ class TreeMonitor:
                 fields = rest.split()
                 self.cpu[pid] = (int(fields[11]) + int(fields[12])) / self._tick
                 with open(f"/proc/{pid}/status") as f:
-                    hwm = [line for line in f if line.startswith("VmHWM:")]
-                if hwm:
-                    self.peak_mb[pid] = max(self.peak_mb.get(pid, 0), int(hwm[0].split()[1]) / 1024)
+                    status = {line.split(":", 1)[0]: line for line in f}
                 name = head.split("(", 1)[1]
-                self.kind[pid] = "jvm" if name == "java" else ("driver" if pid == self.root else "python")
+                kind = self.kind[pid] = ("jvm" if name == "java" else
+                                         "driver" if pid == self.root else "python")
+                if "VmHWM" in status:
+                    hwm = int(status["VmHWM"].split()[1]) / 1024
+                    self.peak_mb[pid] = max(self.peak_mb.get(pid, 0), hwm)
+                if "VmRSS" in status:
+                    resident[kind] += int(status["VmRSS"].split()[1]) / 1024
             except OSError:
                 pass
+        if self.log_path is not None:
+            self._follow_log()
+        peaks = self.stage_peak_mb.setdefault(self.stage, {})
+        for kind, mb in resident.items():  # python: all workers together
+            peaks[kind] = max(peaks.get(kind, 0.0), mb)
 
-    def run(self, proc: subprocess.Popen) -> None:
+    def _follow_log(self) -> None:
+        """The stage the job is in: the last "<stage> ..." line of its log (``Split``)."""
+        try:
+            with open(self.log_path, encoding="utf-8", errors="replace") as f:
+                f.seek(self._log_offset)
+                text = f.read()
+        except OSError:
+            return
+        complete = text.rfind("\n") + 1
+        self._log_offset += len(text[:complete].encode("utf-8", errors="replace"))
+        for line in text[:complete].splitlines():
+            if match := _STAGE_LINE.search(line):
+                self.stage = match.group(1)
+            if "error:" in line or "Error" in line:
+                self.last_error = line.strip()
+
+    def run(self, proc: subprocess.Popen, progress=None, every: float = 30.0) -> None:
+        """Sample until ``proc`` ends; call ``progress()`` every ``every`` seconds meanwhile."""
+        next_report = time.monotonic() + every
         while proc.poll() is None:
             self.sample()
+            if progress is not None and time.monotonic() >= next_report:
+                progress()
+                next_report += every
             time.sleep(self.interval)
 
     def total_cpu(self) -> float:
@@ -153,11 +198,18 @@ class TreeMonitor:
 
 
 def run_ours(corpus: str, partitions: int, overrides: list[str], workdir: Path,
-             command: str = "train") -> Result:
-    """Our whole job (``train`` or ``ppmi``) as a user runs it, in its own process."""
+             command: str = "train", event_log: bool = False) -> Result:
+    """Our whole job (``train`` or ``ppmi``) as a user runs it, in its own process. With
+    ``event_log``, Spark's event log is kept beside it for the spill per job (:func:`_spill_by_job`)."""
     out = workdir / f"{command}-p{partitions}-{time.monotonic_ns()}"
     cmd = [sys.executable, "-m", "w2v_spark", command, "--input", corpus, "--output", str(out),
            "--set", f"spark.partitions={partitions}", "--set", "output.word2vec_text=false"]
+    if event_log:
+        events = out.with_name(out.name + ".events")
+        events.mkdir()
+        cmd += ["--set", "spark.conf.spark.eventLog.enabled=true",
+                "--set", "spark.conf.spark.eventLog.compress=false",
+                "--set", f"spark.conf.spark.eventLog.dir=file://{events}"]
     for item in overrides:
         cmd += ["--set", item]
     name = "w2v_spark" if command == "train" else "w2v_spark PPMI-SVD"
@@ -181,26 +233,76 @@ def run_gensim(documents_path: Path, workers: int, overrides: list[str], workdir
                       workdir, workers)
 
 
+class JobFailed(Exception):
+    """A benchmarked process ended with an error or was killed; the message says how."""
+
+
 def _timed(name: str, cmd: list[str], out: Path, after=None) -> Result:
     """Run ``cmd`` (which writes vectors to ``out``), timed with its process tree; then
-    ``after(out)`` (untimed), then evaluate."""
+    ``after(out)`` (untimed), then evaluate.
+
+    The process writes its output to ``out.log`` (a pipe that nobody reads while it runs fills
+    up and blocks a long job for ever); every 30 s a progress line says its stage and memory.
+    Raises :class:`JobFailed` when it fails or is killed."""
+    log_path = out.with_name(out.name + ".log")
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    monitor = TreeMonitor(proc.pid)
-    monitor.run(proc)
-    _, stderr = proc.communicate()
+    with open(log_path, "w") as log_file:
+        proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, text=True)
+    monitor = TreeMonitor(proc.pid, log_path=log_path)
+
+    def progress() -> None:
+        now = monitor.stage_peak_mb.get(monitor.stage, {})
+        print(f"{name}: {time.perf_counter() - t0:.0f}s, {monitor.stage}; peak RSS MB in it: "
+              f"JVM {now.get('jvm', 0):.0f}, Python workers {now.get('python', 0):.0f}",
+              file=sys.stderr, flush=True)
+
+    monitor.run(proc, progress)
     wall = time.perf_counter() - t0
+    monitor.sample()  # the log's last lines
     if proc.returncode != 0:
-        raise RuntimeError(f"{name} failed ({proc.returncode}):\n{stderr[-3000:]}")
+        how = (f"killed by signal {-proc.returncode}" if proc.returncode < 0
+               else f"exit code {proc.returncode}")
+        raise JobFailed(f"{name} failed after {wall:.0f}s ({how}) in {monitor.stage}: "
+                        f"{monitor.last_error or 'no error line'}")
     if after is not None:
         after(out)
     words, vectors, raw, train_seconds = _load_vectors(out)
     analogy, ws, sl = evaluate_vectors(words, vectors)
     result = Result(name, wall, monitor.total_cpu(), monitor.peak("driver"), monitor.peak("jvm"),
-                    monitor.peak("python"), train_seconds, raw, analogy, ws, sl)
+                    monitor.peak("python"), train_seconds, raw, analogy, ws, sl,
+                    stages=monitor.stage_peak_mb, spill=_spill_by_job(out))
     print(f"{name}: wall {wall:.1f}s cpu {result.cpu:.1f}s analogy {analogy:.4f} ws353 {ws:.3f} "
           f"simlex {sl:.3f}", file=sys.stderr, flush=True)
     return result
+
+
+def _spill_by_job(out: Path) -> dict[str, tuple[int, int]]:
+    """Bytes spilled (memory, disk) per Spark job description, from the event log that
+    :func:`run_ours` kept beside ``out`` (empty without one)."""
+    events = out.with_name(out.name + ".events")
+    if not events.is_dir():
+        return {}
+    job_of_stage, description, spill = {}, {}, defaultdict(lambda: [0, 0])
+    # One file per application, or (Spark 4's rolling logs) a directory of events_N_* files.
+    files = [p for p in events.rglob("*") if p.is_file() and not p.name.startswith(".")]
+    files.sort(key=lambda p: (p.parent, int(m.group(1)) if (m := re.match(r"events_(\d+)_", p.name))
+                              else 0, p.name))
+    for path in files:
+        with open(path, encoding="utf-8") as lines:
+            for line in lines:
+                event = json.loads(line)
+                kind = event.get("Event")
+                if kind == "SparkListenerJobStart":
+                    props = event.get("Properties") or {}
+                    description[event["Job ID"]] = props.get("spark.job.description") or "(none)"
+                    for stage in event.get("Stage IDs", []):
+                        job_of_stage.setdefault(stage, event["Job ID"])
+                elif kind == "SparkListenerTaskEnd":
+                    metrics = event.get("Task Metrics") or {}
+                    job = description.get(job_of_stage.get(event["Stage ID"]), "(none)")
+                    spill[job][0] += metrics.get("Memory Bytes Spilled", 0)
+                    spill[job][1] += metrics.get("Disk Bytes Spilled", 0)
+    return {job: (memory, disk) for job, (memory, disk) in spill.items()}
 
 
 def _load_vectors(out: Path) -> tuple[list[str], np.ndarray, int, float]:
@@ -412,6 +514,22 @@ def markdown(results: list[Result], reference: str) -> str:
     return "\n".join(lines)
 
 
+def stage_markdown(results: list[Result]) -> str:
+    """Per run: each stage's peak resident memory, and the bytes Spark spilled per job."""
+    lines = ["| system | stage | peak RSS MB: JVM / Python workers / driver |", "|---|---|---|"]
+    for r in results:
+        for stage, peaks in r.stages.items():
+            lines.append(f"| {r.system} | {stage} | {peaks.get('jvm', 0):.0f} / "
+                         f"{peaks.get('python', 0):.0f} / {peaks.get('driver', 0):.0f} |")
+    spills = [(r.system, job, memory, disk) for r in results
+              for job, (memory, disk) in r.spill.items()]
+    if spills:
+        lines += ["", "| system | Spark job | spilled MB: memory / disk |", "|---|---|---|"]
+        lines += [f"| {system} | {job} | {memory / 2**20:.0f} / {disk / 2**20:.0f} |"
+                  for system, job, memory, disk in spills]
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m w2v_spark.bench")
     parser.add_argument("--corpus", metavar="PATH",
@@ -430,6 +548,9 @@ def main(argv: list[str] | None = None) -> int:
                              "hyperparameters apply to every system, spark.conf.* to mllib's "
                              "session too")
     parser.add_argument("--out", metavar="FILE.md", help="also write the Markdown table here")
+    parser.add_argument("--stages", action="store_true",
+                        help="also print each run's peak memory per stage and, for ours, the "
+                             "bytes Spark spilled per job (from its event log)")
     parser.add_argument("--mllib-partitions", default="2",
                         help="pyspark.ml Word2Vec numPartitions, comma-separated "
                              "(default: %(default)s)")
@@ -468,9 +589,11 @@ def main(argv: list[str] | None = None) -> int:
                     f.write(" ".join(doc) + "\n")
         ours, theirs = [], []
         if "ours" in systems:
-            ours += [lambda p=p: run_ours(args.corpus, p, args.set, workdir) for p in partitions]
+            ours += [lambda p=p: run_ours(args.corpus, p, args.set, workdir,
+                                          event_log=args.stages) for p in partitions]
         if "ppmi" in systems:
-            ours += [lambda p=p: run_ours(args.corpus, p, args.set, workdir, "ppmi") for p in partitions]
+            ours += [lambda p=p: run_ours(args.corpus, p, args.set, workdir, "ppmi",
+                                          event_log=args.stages) for p in partitions]
         if "kernel" in systems:
             ours.append(lambda: run_kernel(documents_path, args.set, workdir))
         if "gensim" in systems:
@@ -480,16 +603,26 @@ def main(argv: list[str] | None = None) -> int:
         if "mllib" in systems:
             theirs += [lambda p=p: run_mllib(documents_path, p, args.set, workdir)
                        for p in map(int, args.mllib_partitions.split(","))]
+        failures = []
         for _ in range(args.repeats):
             # alternate: ours, gensim, ours, gensim, ... so machine load hits both alike
             for i in range(max(len(ours), len(theirs))):
-                results += [run() for run in ours[i : i + 1] + theirs[i : i + 1]]
+                for run in ours[i : i + 1] + theirs[i : i + 1]:
+                    try:
+                        results.append(run())
+                    except JobFailed as failed:  # reported, and the other runs go on
+                        print(f"error: {failed}", file=sys.stderr, flush=True)
+                        failures.append(str(failed))
     reference = "gensim" if "gensim" in systems or "ppmi-ref" not in systems else "PPMI-SVD reference"
     table = markdown(results, reference)
+    if args.stages:
+        table += "\n\n" + stage_markdown(results)
+    if failures:
+        table += "\n\nFailed: " + "; ".join(failures)
     print(table)
     if args.out:
         Path(args.out).write_text(table + "\n")
-    return 0
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":

@@ -116,7 +116,7 @@ class SgnsConfig:
     epochs: int = 5
     seed: int = 1
     batch_centers: int = 1024
-    partition_mode: str = "stratified"
+    partition_mode: str = "auto"
     rounds_per_epoch: int = 0
     kernel: str = "auto"
     model: str = "skipgram"
@@ -137,9 +137,9 @@ class SgnsConfig:
         _require(self.seed >= 0, "sgns.seed", f"must be ≥ 0, got {self.seed}")
         _require(1 <= self.batch_centers <= 65536, "sgns.batch_centers", "must be in [1, 65536]")
         _require(
-            self.partition_mode in ("stratified", "averaging"),
+            self.partition_mode in ("auto", "stratified", "averaging"),
             "sgns.partition_mode",
-            f"must be 'stratified' or 'averaging', got {self.partition_mode!r}",
+            f"must be 'auto', 'stratified' or 'averaging', got {self.partition_mode!r}",
         )
         _require(0 <= self.rounds_per_epoch <= 64, "sgns.rounds_per_epoch",
                  "must be in [0, 64] (0 = max(2, partitions // 2))")
@@ -155,10 +155,19 @@ class SgnsConfig:
             f"must be 'auto', 'numpy' or 'numba', got {self.kernel!r}",
         )
 
+    def resolved_partition_mode(self) -> str:
+        """``partition_mode``, with ``"auto"`` → ``"stratified"`` for skip-gram with negative
+        sampling and ``"averaging"`` for CBOW or the full softmax, which stratified blocks cannot
+        train (a CBOW window needs all its context words in one task; every softmax step writes
+        every output row)."""
+        if self.partition_mode != "auto":
+            return self.partition_mode
+        return "averaging" if self.model == "cbow" or self.loss == "softmax" else "stratified"
+
     def check_partitions(self, partitions: int) -> None:
         """CBOW and the full softmax cannot train stratified: refuse them on several partitions
-        unless ``partition_mode = "averaging"``."""
-        if partitions > 1 and self.partition_mode == "stratified":
+        when ``partition_mode = "stratified"`` was asked for."""
+        if partitions > 1 and self.resolved_partition_mode() == "stratified":
             _require(self.loss != "softmax", "sgns.loss",
                      "'softmax' on several partitions needs sgns.partition_mode = 'averaging' "
                      "(every step writes every output row, so rows cannot have one owner)")

@@ -81,6 +81,24 @@ class Embeddings:
     def __contains__(self, word: str) -> bool:
         return word in self.index
 
+    def __getitem__(self, words):
+        """As gensim's ``KeyedVectors``: ``emb["king"]`` is that word's vector, ``(vector_size,)
+        float32``; ``emb[["king", "queen"]]`` stacks them, ``(2, vector_size)``. ``KeyError`` for
+        a word not in the vocabulary."""
+        if isinstance(words, str):
+            return self.get_vector(words)
+        return np.stack([self.get_vector(word) for word in words])
+
+    @property
+    def key_to_index(self) -> dict[str, int]:
+        """gensim's name for :attr:`index`: word → id (row)."""
+        return self.index
+
+    @property
+    def index_to_key(self) -> list[str]:
+        """gensim's name for :attr:`words`: the vocabulary in id order."""
+        return self.words
+
     def _id(self, word: str) -> int:
         try:
             return self.index[word]

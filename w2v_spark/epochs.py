@@ -35,6 +35,7 @@ from py4j.protocol import Py4JJavaError
 from pyspark import RDD, Broadcast, InheritableThread, TaskContext
 
 from w2v_spark.merge import RowUpdate, merge_updates
+from w2v_spark.packed import join_records
 from w2v_spark.sampling import NoiseTable, build_noise_table
 from w2v_spark.sgns import (
     PartitionStats,
@@ -114,6 +115,8 @@ class Split:
     def __init__(self, log: logging.Logger | None = None):
         self.seconds: dict[str, float] = defaultdict(float)
         self._log = log
+        #: The phase entered last (kept after it ends or fails): where a failure happened.
+        self.current: str | None = None
 
     def rounded(self) -> dict[str, float]:
         return {phase: round(seconds, 3) for phase, seconds in self.seconds.items()}
@@ -122,6 +125,7 @@ class Split:
     def __call__(self, phase: str):
         if self._log is not None:
             self._log.info("%s ...", phase)
+        self.current = phase
         start = time.perf_counter()
         try:
             yield
@@ -163,17 +167,19 @@ def _average_task(partition, rows, *, model, tables, plan):
     syn0_start, syn1_start = model.value
     table = tables.value
     syn0, syn1 = syn0_start.copy(), syn1_start.copy()
-    for ids, offsets in rows:
-        stats = train_partition(
-            syn0, syn1, ids, offsets, keep_probability=table.keep_probability, noise=table.noise,
-            settings=plan.settings, progress=plan.progress(0.0, 1.0), rng=plan.rng(partition),
-        )
-        yield (
-            partition,
-            (stats.raw_words, stats.trained_words, stats.pairs, stats.loss),
-            RowUpdate.from_matrices(syn0_start, syn0, stats.input_touches),
-            RowUpdate.from_matrices(syn1_start, syn1, stats.output_touches),
-        )
+    # One pass over the partition's documents in order, whatever its number of packed records:
+    # the learning rate decays once over the epoch and one generator draws every window.
+    ids, offsets = join_records(rows)
+    stats = train_partition(
+        syn0, syn1, ids, offsets, keep_probability=table.keep_probability, noise=table.noise,
+        settings=plan.settings, progress=plan.progress(0.0, 1.0), rng=plan.rng(partition),
+    )
+    yield (
+        partition,
+        (stats.raw_words, stats.trained_words, stats.pairs, stats.loss),
+        RowUpdate.from_matrices(syn0_start, syn0, stats.input_touches),
+        RowUpdate.from_matrices(syn1_start, syn1, stats.output_touches),
+    )
 
 
 class AveragingEpochs:
@@ -285,13 +291,19 @@ def _block_task(partition, rows, *, tables, deals, plan, directory=None):
 
 def _cut_blocks(partition, rows, *, tables, deals, plan, files):
     table = tables.value
+    # A partition may hold several packed records (train.PACKED_RECORD_TOKENS): each round takes
+    # its share of every record, one generator per round draws its windows across all of them,
+    # and pieces are numbered per round across records (their order downstream).
+    rngs = [plan.rng(partition, 0, round_index) for round_index in range(plan.rounds)]
+    pieces = [0] * plan.rounds
     for ids, offsets in rows:
         for round_index in range(plan.rounds):
-            rng = plan.rng(partition, 0, round_index)
+            rng = rngs[round_index]
             deal = deals.value[round_index]
             start, stop = round_documents(offsets, round_index, plan.rounds)
             part = offsets[start : stop + 1]
-            for piece, (lo, hi) in enumerate(document_slices(part, plan.slice_tokens)):
+            for lo, hi in document_slices(part, plan.slice_tokens):
+                piece, pieces[round_index] = pieces[round_index], pieces[round_index] + 1
                 first, last = part[lo], part[hi]
                 windows, kept = sample_windows(
                     ids[first:last], part[lo : hi + 1] - first,

@@ -19,6 +19,14 @@ class InputDataError(W2VError):
     exit_code = 3
 
 
+class ResourceError(W2VError):
+    """The job ran out of memory (a JVM's heap, a Python worker's limit) or lost its JVM: the
+    message names the stage and the setting to raise. Retrying with the same settings rarely
+    helps, hence a configuration problem's exit code."""
+
+    exit_code = 2
+
+
 class OutputError(W2VError):
     """The output location cannot be written, or already holds a result."""
 

@@ -263,6 +263,33 @@ def measured(report: dict, benchmark: str, statistic: str) -> float:
     raise KeyError(f"no {benchmark}.{statistic} in the evaluation (benchmarks: {', '.join(names)})")
 
 
+def check_requirement_names(requirements: list[Requirement], methods, pairs, analogies) -> None:
+    """Before any evaluation runs: every requirement names an evaluated method (when it names
+    one), a benchmark of the suite (file names without extension) and a statistic that benchmark
+    has. ``pairs`` / ``analogies``: the suite's files.
+
+    Raises:
+        ValueError: the first requirement that names something the evaluation will not produce.
+    """
+    pair_names = {Path(p).stem for p in pairs}
+    analogy_names = {Path(a).stem for a in analogies}
+    for requirement in requirements:
+        if requirement.method is not None and requirement.method not in methods:
+            raise ValueError(f"requirement {requirement.text!r}: no method {requirement.method!r} "
+                             f"to evaluate ({', '.join(methods)})")
+        if requirement.benchmark in pair_names:
+            statistics = PAIR_STATISTICS
+        elif requirement.benchmark in analogy_names:
+            statistics = ANALOGY_STATISTICS
+        else:
+            raise ValueError(f"requirement {requirement.text!r}: no benchmark "
+                             f"{requirement.benchmark!r} in the suite "
+                             f"({', '.join(sorted(pair_names | analogy_names))})")
+        if requirement.statistic not in statistics:
+            raise ValueError(f"requirement {requirement.text!r}: {requirement.benchmark} has no "
+                             f"{requirement.statistic!r} (it has {', '.join(statistics)})")
+
+
 def check_requirements(reports: dict[str, dict], requirements: list[Requirement]) -> list[str]:
     """The requirements that ``reports`` (method → report) fail, one readable line each
     (empty when all hold).

@@ -11,9 +11,11 @@ import json
 import logging
 import os
 import re
+import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
+from urllib.parse import urlparse
 
 import numpy as np
 import pyarrow as pa
@@ -242,6 +244,13 @@ class Output:
         try:
             self.fs.delete(self.staging)
         except Exception:  # noqa: BLE001 - best effort on the way out of a failure
+            if self.fs.local:
+                # Hadoop's FileSystem lives in the JVM, which is gone when it ran out of
+                # memory: a local staging directory is removed by Python instead.
+                local = urlparse(self.staging).path if SCHEME.match(self.staging) else self.staging
+                shutil.rmtree(local, ignore_errors=True)
+                if not os.path.exists(local):
+                    return
             log.warning("could not delete staging directory %s", self.staging)
 
 

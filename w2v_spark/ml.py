@@ -149,9 +149,7 @@ class Word2Vec(Estimator, _Word2VecParams, DefaultParamsWritable, DefaultParamsR
                 negative=self.getOrDefault(self.negative), ns_exponent=self.getOrDefault(self.nsExponent),
                 alpha=self.getOrDefault(self.stepSize), min_alpha=min(0.0001, self.getOrDefault(self.stepSize)),
                 epochs=self.getOrDefault(self.maxIter), seed=abs(int(self.getOrDefault(self.seed))) % 2**31,
-                model=model,
-                # CBOW windows cannot be split into stratified blocks; it averages partitions.
-                partition_mode="averaging" if model == "cbow" else "stratified",
+                model=model,  # partition_mode "auto": CBOW averages partitions
             )
         except ConfigError as err:  # our messages name config keys; say which Param instead
             raise ConfigError(f"Word2Vec Param: {err}") from None

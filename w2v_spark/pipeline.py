@@ -36,9 +36,16 @@ from w2v_spark.config import JobConfig
 from w2v_spark.cooccurrence import cooccurrence
 from w2v_spark.encode import encode
 from w2v_spark.epochs import Split, Tables
-from w2v_spark.errors import ConfigError, InputDataError, OutputError, TrainingError
+from w2v_spark.errors import (
+    ConfigError,
+    InputDataError,
+    OutputError,
+    ResourceError,
+    TrainingError,
+    W2VError,
+)
 from w2v_spark.ppmi import ppmi
-from w2v_spark.resources import check_memory
+from w2v_spark.resources import check_memory, memory_failure
 from w2v_spark.schemas import EMBEDDINGS, VOCAB
 from w2v_spark.session import training_jit
 from w2v_spark.svd import randomized_svd, sparse_blocks, word_vectors
@@ -73,24 +80,37 @@ def run(spark: SparkSession, config: JobConfig, input_path: str, output_path: st
     check_token_pattern(spark, config.tokenize.token_pattern)
     output = io.Output(spark, output_path, config.output.on_existing)
     output.check()
+    sc = spark.sparkContext
+    # Read now: after an OutOfMemoryError the JVM that knows them may be gone.
+    conf, local = dict(sc.getConf().getAll()), sc.master.startswith("local")
     # One job group per run: the Spark UI lists its jobs together, and a supervisor can cancel
     # them with sc.cancelJobGroup; each stage then sets its own description.
-    spark.sparkContext.setJobGroup(f"w2v_spark-{output.run_id}",
-                                   f"w2v_spark {'+'.join(config.pipeline.methods)} → {output.target}")
+    sc.setJobGroup(f"w2v_spark-{output.run_id}",
+                   f"w2v_spark {'+'.join(config.pipeline.methods)} → {output.target}")
+    timer = Split(log)
     try:
-        manifest = _run(spark, config, input_path, output, resume)
+        manifest = _run(spark, config, input_path, output, timer, resume)
         manifest["run_id"] = output.run_id
         manifest["started_at"] = started.isoformat(timespec="seconds")
         manifest["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        timer.current = "commit"
         _validate(spark, output, manifest)
         output.write_json("_manifest.json", manifest)
         output.commit()
-    except BaseException:
+    except BaseException as err:
         output.abort()
+        explained = None if isinstance(err, W2VError) else memory_failure(
+            err, stage=timer.current, conf=conf, local=local, jvm_alive=_answers(sc))
+        if explained is not None:
+            log.debug("out of memory, details", exc_info=True)
+            raise ResourceError(explained) from None
         raise
     finally:
         for key in ("spark.jobGroup.id", "spark.job.description"):  # leave the thread as found
-            spark.sparkContext.setLocalProperty(key, None)
+            try:
+                sc.setLocalProperty(key, None)
+            except Exception:  # noqa: BLE001 - the JVM may be gone; the error above says so
+                pass
     if "sgns" in config.pipeline.methods and not config.output.keep_checkpoints:
         remove_checkpoints(spark, output_path)
     return manifest
@@ -112,8 +132,7 @@ class Corpus:
 
 
 def _run(spark: SparkSession, config: JobConfig, input_path: str, output: io.Output,
-         resume: bool = False) -> dict:
-    timer = Split(log)
+         timer: Split, resume: bool = False) -> dict:
     corpus = _read_corpus(spark, config, input_path, timer)
     methods = config.pipeline.methods
     # One method: its outputs at the top of DIR (the layout of the spine). Several: DIR/<method>/.
@@ -127,7 +146,7 @@ def _run(spark: SparkSession, config: JobConfig, input_path: str, output: io.Out
             else:
                 results[method] = _train_ppmi_svd(spark, config, corpus, output, prefix, timer)
     finally:
-        corpus.documents.unpersist()  # kept only for a single-file input (_read_corpus)
+        _release(corpus.documents)  # kept only for a single-file input (_read_corpus)
     spark.sparkContext.setJobDescription(None)
 
     driver_versions = versions()
@@ -175,17 +194,21 @@ def _read_corpus(spark: SparkSession, config: JobConfig, input_path: str, timer:
         # cores, so that packing them needs no second shuffle (bench-en, one machine: same time
         # within the noise; on a cluster one exchange of the corpus fewer).
         # Splittable input is tokenized again instead: cheaper than holding every token string.
+        # Kept on disk only: cached in memory, the token arrays of a 30 M-word corpus (≈ 1 GB in
+        # Spark's columnar cache) filled a 2 GB heap and the JVM died building the cache
+        # (OutOfMemoryError in ColumnBuilder); from disk (and the OS's page cache) each later
+        # pass reads them back at the same speed on bench-en.
         spread = max(cores, config.spark.partitions)
         log.info("input has %d partition(s) for %d cores: tokenizing once and keeping the "
-                 "documents in %d partitions (memory and disk)", parts, cores, spread)
-        documents = spread_documents(documents, spread).persist(StorageLevel.MEMORY_AND_DISK)
+                 "documents in %d partitions (on local disk)", parts, cores, spread)
+        documents = spread_documents(documents, spread).persist(StorageLevel.DISK_ONLY)
 
     try:
         with timer("vocabulary"):
             sc.setJobDescription("vocabulary: counting words")
             vocab, totals = _count_vocabulary(documents, config, input_path)
     except BaseException:
-        documents.unpersist()  # no-op unless kept above
+        _release(documents)  # no-op unless kept above
         raise
     corpus_tokens, voc = int(totals["tokens"]), config.vocab
     words = vocab.column("word").to_pylist()
@@ -195,6 +218,24 @@ def _read_corpus(spark: SparkSession, config: JobConfig, input_path: str, timer:
     stats = {"tokens": corpus_tokens, "distinct_words": int(totals["types"]), **input_stats}
     return Corpus(documents=documents, vocab=vocab, words=words, counts=counts, stats=stats,
                   spread=spread)
+
+
+def _answers(sc) -> bool:
+    """Whether the driver's JVM still answers (it dies of an OutOfMemoryError in local mode)."""
+    try:
+        sc.getConf()
+        return True
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def _release(frame: DataFrame) -> None:
+    """Unpersist ``frame`` on the way out of a run; a JVM already gone (out of memory) must not
+    hide the error that ended the run."""
+    try:
+        frame.unpersist()
+    except Exception:  # noqa: BLE001
+        log.debug("unpersist failed", exc_info=True)
 
 
 def _count_vocabulary(documents: DataFrame, config: JobConfig, input_path: str) -> tuple[pa.Table, Row]:
@@ -220,7 +261,7 @@ def _count_vocabulary(documents: DataFrame, config: JobConfig, input_path: str) 
             )
         return vocab, totals
     finally:
-        word_counts.unpersist()
+        _release(word_counts)
 
 
 def _check_input(lines: DataFrame, column: str, input_path: str, max_line_length: int) -> dict:
@@ -331,10 +372,10 @@ def _train_sgns(spark, config: JobConfig, corpus: Corpus, output: io.Output, pre
     section = {
         "training": {
             "partitions": partitions,
-            "partition_mode": config.sgns.partition_mode if partitions > 1 else "single",
+            "partition_mode": config.sgns.resolved_partition_mode() if partitions > 1 else "single",
             "kernel": config.sgns.resolved_kernel(),
             "rounds_per_epoch": config.sgns.rounds(partitions)
-            if partitions > 1 and config.sgns.partition_mode == "stratified" else 1,
+            if partitions > 1 and config.sgns.resolved_partition_mode() == "stratified" else 1,
             "epochs": reports_as_dicts(reports),
             "memory": resources,
         }
@@ -351,11 +392,13 @@ def _train_ppmi_svd(spark, config: JobConfig, corpus: Corpus, output: io.Output,
 
     with timer("cooccurrence"):
         sc.setJobDescription("ppmi_svd: counting co-occurrences")
-        # Cached: PPMI reads it three times (marginals, join) and it is written out.
+        # Cached: PPMI reads it three times (marginals, join) and it is written out. On disk
+        # only, like the PPMI table below: 34 M pairs and 25 M PPMI entries of a 30 M-word corpus
+        # held in memory exhausted a 2 GB heap while the tables were written.
         pairs = encoded.transform(
             cooccurrence, vocab_size=vocab_size, window=cfg.window, weighting=cfg.weighting,
             dynamic_window=cfg.dynamic_window, min_pair_count=cfg.min_pair_count,
-        ).persist(StorageLevel.MEMORY_AND_DISK)
+        ).persist(StorageLevel.DISK_ONLY)
         pair_count = pairs.count()
         if pair_count == 0:
             raise InputDataError(
@@ -365,7 +408,7 @@ def _train_ppmi_svd(spark, config: JobConfig, corpus: Corpus, output: io.Output,
         log.info("co-occurrence: %d distinct pairs", pair_count)
     with timer("ppmi"):
         sc.setJobDescription("ppmi_svd: PPMI")
-        positive = pairs.transform(ppmi, cds=cfg.cds, shift=cfg.shift).persist(StorageLevel.MEMORY_AND_DISK)
+        positive = pairs.transform(ppmi, cds=cfg.cds, shift=cfg.shift).persist(StorageLevel.DISK_ONLY)
         entry_count = positive.count()
         if entry_count == 0:
             raise InputDataError("the PPMI matrix has no positive entry; lower ppmi.shift")

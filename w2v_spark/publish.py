@@ -16,7 +16,7 @@ import os
 from datetime import UTC, datetime
 from pathlib import Path
 
-from w2v_spark.errors import InputDataError
+from w2v_spark.errors import InputDataError, OutputError
 from w2v_spark.evaluation import headline
 
 log = logging.getLogger(__name__)
@@ -29,6 +29,7 @@ def publish(run: str | Path, pointer: str | Path, label: str | None = None) -> d
 
     Raises:
         InputDataError: ``run`` is not a complete run (no ``_SUCCESS``) or was not evaluated.
+        OutputError: the pointer cannot be written (nothing is left beside it).
     """
     run = Path(run).absolute()
     pointer = Path(pointer).absolute()
@@ -53,9 +54,13 @@ def publish(run: str | Path, pointer: str | Path, label: str | None = None) -> d
         "evaluation": {method: {name: round(value, 4) for name, value in headline(report).items()}
                        for method, report in json.loads((run / "evaluation.json").read_text()).items()},
     }
-    pointer.parent.mkdir(parents=True, exist_ok=True)
     partial = pointer.with_name(f".{pointer.name}.partial")
-    partial.write_text(json.dumps(content, indent=2, sort_keys=True) + "\n")
-    os.replace(partial, pointer)
+    try:
+        pointer.parent.mkdir(parents=True, exist_ok=True)
+        partial.write_text(json.dumps(content, indent=2, sort_keys=True) + "\n")
+        os.replace(partial, pointer)
+    except OSError as err:
+        partial.unlink(missing_ok=True)
+        raise OutputError(f"cannot write the pointer {pointer}: {err.strerror or err}") from None
     log.info("published %s (label %s) → %s", run, label, pointer)
     return content

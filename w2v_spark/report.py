@@ -10,14 +10,19 @@ from __future__ import annotations
 import base64
 import html
 import json
+import logging
 import os
+import shutil
+import uuid
 from pathlib import Path
 
 import numpy as np
 
 from w2v_spark.embeddings import Embeddings, find_methods
-from w2v_spark.errors import ConfigError
+from w2v_spark.errors import ConfigError, OutputError
 from w2v_spark.evaluation import evaluate, summary_table
+
+log = logging.getLogger(__name__)
 
 #: Word groups for the map; words missing from the vocabulary are skipped.
 GROUPS = {
@@ -108,18 +113,66 @@ img{max-width:100%}
 
 def write_report(run_dir: str | os.PathLike, words: list[str] | None = None,
                  groups: dict[str, list[str]] | None = None) -> Path:
-    """Write ``run_dir/report/index.html`` (images inlined) and its PNGs; returns the page path.
+    """Write ``run_dir/report/index.html`` (images inlined) and its PNGs, replacing the whole
+    directory; returns the page path.
 
     ``words``: whose neighbours to list (default :data:`DEFAULT_WORDS`); ``groups``: name → words
-    for the map (default :data:`GROUPS`). Words missing from the vocabulary are skipped.
+    for the map (default :data:`GROUPS`). Words missing from the vocabulary are skipped, and those
+    the caller named are logged.
+
+    Raises:
+        OutputError: ``run_dir`` is not writable, or writing failed (the previous report stays).
     """
     run = Path(run_dir)
     if not (run / "_SUCCESS").is_file():
         raise FileNotFoundError(f"{run} is not a complete run directory (no _SUCCESS)")
+    if not os.access(run, os.W_OK | os.X_OK):
+        raise OutputError(f"cannot write the report: {run} is not writable")
     manifest = json.loads((run / "_manifest.json").read_text())
-    out = run / "report"
-    out.mkdir(exist_ok=True)
     methods = {name: Embeddings.load(path) for name, path in find_methods(run).items()}
+    _warn_missing(methods, words, groups)
+    # Built in a hidden directory, then swapped in whole: no file of an earlier report (a map of
+    # a group left out this time) survives, and a failure leaves the previous report as it was.
+    run_id = uuid.uuid4().hex[:12]
+    staging, aside = run / f".report._staging-{run_id}", run / f".report._previous-{run_id}"
+    final = run / "report"
+    try:
+        staging.mkdir()
+        _write_pages(run, staging, manifest, methods, words, groups)
+        if final.exists():
+            final.rename(aside)
+        staging.rename(final)
+    except BaseException as err:
+        shutil.rmtree(staging, ignore_errors=True)
+        if aside.exists() and not final.exists():
+            aside.rename(final)
+        if isinstance(err, OSError):
+            raise OutputError(f"cannot write the report into {run}: {err.strerror or err}") from None
+        raise
+    shutil.rmtree(aside, ignore_errors=True)
+    return final / "index.html"
+
+
+def _warn_missing(methods: dict[str, Embeddings], words: list[str] | None,
+                  groups: dict[str, list[str]] | None) -> None:
+    """Say which of the words the user asked for no method knows (they are left out)."""
+    def unknown(candidates):
+        return [w for w in candidates if not any(w in emb for emb in methods.values())]
+
+    if words and (missing := unknown(words)):
+        log.warning("report: not in the vocabulary, no neighbours listed: %s", ", ".join(missing))
+    for name, members in (groups or {}).items():
+        missing = unknown(members)
+        if len(missing) == len(members):
+            log.warning("report: group %r has no word in the vocabulary (%s); it is not on the "
+                        "map", name, ", ".join(missing))
+        elif missing:
+            log.warning("report: group %r: not in the vocabulary: %s", name, ", ".join(missing))
+
+
+def _write_pages(run: Path, out: Path, manifest: dict, methods: dict[str, Embeddings],
+                 words: list[str] | None, groups: dict[str, list[str]] | None) -> None:
+    """The report's files into the (new, empty) directory ``out``."""
 
     evaluation_file = run / "evaluation.json"
     if evaluation_file.is_file():
@@ -167,4 +220,3 @@ def write_report(run_dir: str | os.PathLike, words: list[str] | None = None,
     page = out / "index.html"
     page.write_text("<!doctype html><html><head><meta charset='utf-8'><title>w2v_spark report</title>"
                     f"<style>{STYLE}</style></head><body>{''.join(parts)}</body></html>\n", encoding="utf-8")
-    return page

@@ -73,3 +73,66 @@ def check_memory(vocab_size: int, vector_size: int, conf: dict[str, str], tasks_
                 "fewer cores per executor"
             )
     return {"model_bytes": model, "driver_memory_bytes": driver, "max_result_bytes": results}
+
+
+# --- running out of memory ------------------------------------------------------------------
+
+#: Text of a failure that means a container or the kernel killed an executor for its memory.
+_KILLED_FOR_MEMORY = ("exceeding memory limits", "OOMKilled", "killed by the OOM killer")
+
+#: Exceptions by which Python learns that the JVM it talks to is gone (py4j's socket).
+_JVM_GONE = (ConnectionRefusedError, ConnectionResetError, BrokenPipeError)
+
+
+def _chain(err: BaseException):
+    seen = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        yield err
+        err = err.__cause__ or err.__context__
+
+
+def _text(err: BaseException) -> str:
+    try:  # a Py4JJavaError asks the JVM for its text, and the JVM may be gone
+        return f"{type(err).__name__}: {err}"
+    except Exception:  # noqa: BLE001
+        return type(err).__name__
+
+
+def memory_failure(err: BaseException, *, stage: str | None, conf: dict[str, str],
+                   local: bool, jvm_alive: bool = True) -> str | None:
+    """The one-line explanation of ``err`` when it means that the job ran out of memory — a
+    JVM's ``OutOfMemoryError``, a Python worker's ``MemoryError``, an executor killed for its
+    memory, or a driver JVM that died under us (in local mode it is the executor too, and heap
+    exhaustion is what ends it) — naming ``stage`` and the setting to raise; None otherwise.
+
+    ``conf``: the session's settings as the run started (the JVM may be gone by now);
+    ``local``: whether the tasks ran inside the driver's JVM; ``jvm_alive``: whether the driver's
+    JVM still answers (a Java exception raised as it died cannot even say what it was).
+    """
+    chain = list(_chain(err))
+    text = "\n".join(_text(e) for e in chain)
+    where = f"in the {stage} stage" if stage else "while starting"
+    driver = (f"spark.driver.memory (now {conf.get('spark.driver.memory', '1g')}; "
+              "--set spark.conf.spark.driver.memory=8g, or spark-submit --driver-memory 8g)")
+    executor = (f"spark.executor.memory (now {conf.get('spark.executor.memory', '1g')}; "
+                "spark-submit --executor-memory)")
+    if "java.lang.OutOfMemoryError" in text:
+        knob = driver if local or "executor driver" in text else executor
+        return f"out of memory {where}: a JVM's heap is full (java.lang.OutOfMemoryError); raise {knob}"
+    if any(marker in text for marker in _KILLED_FOR_MEMORY):
+        return (f"out of memory {where}: an executor was killed for exceeding its memory; raise "
+                "spark.executor.memoryOverhead (Python workers and off-heap memory) or "
+                "spark.executor.memory, or give each executor fewer cores")
+    if any(type(e).__name__ == "MemoryError" for e in chain) or "MemoryError" in text.replace(
+            "OutOfMemoryError", ""):
+        limit = conf.get("spark.executor.pyspark.memory")
+        knob = (f"raise spark.executor.pyspark.memory (now {limit})" if limit else
+                "give the Python workers more memory (fewer cores per executor, or a larger "
+                "machine)")
+        return f"out of memory {where}: a Python worker could not allocate memory; {knob}"
+    if not jvm_alive or "Answer from Java side is empty" in text or any(
+            isinstance(e, _JVM_GONE) or type(e).__name__ == "Py4JNetworkError" for e in chain):
+        return (f"the driver's JVM died {where} (most often: its heap was exhausted); raise "
+                f"{driver}")
+    return None

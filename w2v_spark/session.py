@@ -118,9 +118,20 @@ def keep_freed_memory() -> bool:
     return bool(mallopt(m_mmap_threshold, 1 << 30)) and bool(mallopt(m_trim_threshold, 2**31 - 1))
 
 
+#: Spark SQL settings of ours for every master. ``spark.sql.shuffle.partitions`` stays Spark's
+#: (200, or the user's): co-occurrence counting shuffles tens of millions of pairs (34 M on a
+#: 30 M-word corpus), which as few as the training partitions (our earlier setting) made into a
+#: few huge partitions that a 2 GB heap could not sort and write. Adaptive execution merges the
+#: small ones (the vocabulary's); merging them by size alone, not by the master's default
+#: parallelism, keeps the count branch's partitions and so its bits the same on every master.
+SQL_CONF = {
+    "spark.sql.adaptive.coalescePartitions.parallelismFirst": "false",
+}
+
+
 def default_conf(master: str) -> dict[str, str]:
     """Our defaults for Spark settings the user did not set, for ``master``."""
-    defaults = dict(PYTHON_WORKER_ENV)
+    defaults = {**PYTHON_WORKER_ENV, **SQL_CONF}
     if is_local(master):
         defaults.update(LOCAL_MODE_CONF)
     return defaults
@@ -273,8 +284,6 @@ def build_session(config: SparkConfig, archive: ClassArchive | None = None) -> S
     if archive is not None:
         own = conf.get("spark.driver.extraJavaOptions", "")
         conf["spark.driver.extraJavaOptions"] = f"{own} {archive.java_options()}".strip()
-    # Few, larger shuffle partitions: our shuffled tables are small (vocabulary, corpus packing).
-    builder = builder.config("spark.sql.shuffle.partitions", str(max(2, config.partitions)))
     # Our one log line per stage/epoch is the progress report; the console bar garbles logs.
     builder = builder.config("spark.ui.showConsoleProgress", "false")
     submitted = SparkConf()  # spark-submit's and spark-defaults' settings win over our defaults
@@ -325,11 +334,22 @@ def spark_session(config: SparkConfig) -> Iterator[SparkSession]:
         log.info("JVM class archive: %s %s", "creating" if archive.staging else "using",
                  archive.path)
         jvm = getattr(SparkContext._gateway, "proc", None)  # the JVM this call started
+    failed = False
     try:
         yield spark
+    except BaseException:
+        failed = True
+        raise
     finally:
         if owned:
-            spark.stop()
+            try:
+                spark.stop()
+            except Exception:  # noqa: BLE001
+                # After an OutOfMemoryError the JVM may be gone: stopping then fails too, and
+                # must not replace the error that ended the run.
+                if not failed:
+                    raise
+                log.debug("stopping Spark after a failure", exc_info=True)
             if archive is not None and archive.staging is not None:
                 publish_class_archive(archive, jvm)
 

@@ -1,11 +1,11 @@
 """Count-based branch, stage 3: truncated SVD of the sparse PPMI matrix → word vectors.
 
 A randomized SVD (Halko, Martinsson & Tropp 2011, algorithm 4.4 with power iterations): the
-sparse matrix ``A`` (vocab × vocab) stays distributed as one SciPy CSR block per partition,
-cached; every product with it is a Spark job in which each task multiplies its block by a
+sparse matrix ``A`` (vocab × vocab) stays distributed as SciPy CSR blocks of bounded size,
+cached; every product with it is a Spark job in which each task multiplies its blocks by a
 broadcast dense ``vocab × (rank + oversample)`` matrix and the partial results are summed in a
-fixed order (:func:`ordered_sum`). The driver only holds dense matrices of that tall-thin shape (the size of the
-model) and never a ``vocab × vocab`` one.
+fixed order (:func:`ordered_sum`). The driver only holds dense matrices of that tall-thin shape
+(the size of the model) and never a ``vocab × vocab`` one.
 
 Why not MLlib's ``RowMatrix.computeSVD``: it runs one Spark job per ARPACK iteration (hundreds
 for 100 singular vectors of a slowly decaying spectrum), and needs the rows converted to JVM
@@ -41,22 +41,39 @@ def _pack(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         )
 
 
-def sparse_blocks(entries: DataFrame, shape: tuple[int, int], partitions: int) -> RDD:
+#: Entries of one CSR block (:func:`sparse_blocks`), 64 MB of them (plus at most one Arrow batch
+#: of 10,000 more). A partition holds as many blocks as it needs, so no Python worker or JVM
+#: handles a larger one, whatever the matrix (one block per partition was 200 MB at 25 M PPMI
+#: entries on 2 partitions).
+BLOCK_ENTRIES = 1 << 22
+
+
+def sparse_blocks(entries: DataFrame, shape: tuple[int, int], partitions: int, *,
+                  block_entries: int = BLOCK_ENTRIES) -> RDD:
     """The matrix with the given ``(row, column, value)`` entries (first three columns, no
-    duplicates) as an RDD of ``partitions`` CSR blocks of the full ``shape``, summing to it.
-    Persisted; the caller unpersists."""
+    duplicates) as an RDD of CSR blocks of the full ``shape``, summing to it: ``partitions``
+    partitions, each of consecutive blocks of at least ``block_entries`` entries (the last one
+    smaller). Persisted; the caller unpersists."""
     n_rows, n_cols = shape
 
+    def csr(r, c, v) -> sp.csr_matrix:
+        cat = (lambda parts, dtype: np.concatenate(parts) if parts else np.zeros(0, dtype=dtype))
+        block = sp.csr_matrix((cat(v, np.float64), (cat(r, np.int32), cat(c, np.int32))), shape=(n_rows, n_cols))
+        block.sort_indices()  # products then add in a fixed order, whatever the row order was
+        return block
+
     def to_csr(rows) -> Iterator[sp.csr_matrix]:
-        r, c, v = [], [], []
+        r, c, v, entries, emitted = [], [], [], 0, False
         for row in rows:
             r.append(np.frombuffer(row.rows, dtype=np.int32))
             c.append(np.frombuffer(row.cols, dtype=np.int32))
             v.append(np.frombuffer(row.values, dtype=np.float64))
-        cat = (lambda parts, dtype: np.concatenate(parts) if parts else np.zeros(0, dtype=dtype))
-        block = sp.csr_matrix((cat(v, np.float64), (cat(r, np.int32), cat(c, np.int32))), shape=(n_rows, n_cols))
-        block.sort_indices()  # products then add in a fixed order, whatever the row order was
-        yield block
+            entries += r[-1].shape[0]
+            if entries >= block_entries:
+                yield csr(r, c, v)
+                r, c, v, entries, emitted = [], [], [], 0, True
+        if r or not emitted:
+            yield csr(r, c, v)
 
     packed = entries.coalesce(partitions).mapInArrow(_pack, _PACKED)
     return packed.rdd.mapPartitions(to_csr).persist(StorageLevel.MEMORY_AND_DISK)

@@ -28,6 +28,7 @@ from w2v_spark.epochs import (
     Tables,
 )
 from w2v_spark.errors import ConfigError, TrainingError
+from w2v_spark.packed import pack_records
 from w2v_spark.session import local_master
 from w2v_spark.sgns import TrainSettings
 
@@ -53,19 +54,6 @@ def _pack_batches(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]
         )
 
 
-def _concatenate(rows) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """All packed rows of a partition → one ``(ids (n,) int32, offsets (docs + 1,) int64)``."""
-    id_parts, offset_parts, base = [], [np.zeros(1, dtype=np.int64)], 0
-    for row in rows:
-        ids = np.frombuffer(row.ids, dtype=np.int32)
-        offsets = np.frombuffer(row.offsets, dtype=np.int64)
-        id_parts.append(ids)
-        offset_parts.append(offsets[1:] + base)
-        base += ids.shape[0]
-    ids = np.concatenate(id_parts) if id_parts else np.zeros(0, dtype=np.int32)
-    yield ids, np.concatenate(offset_parts)
-
-
 def spread_documents(documents: DataFrame, partitions: int) -> DataFrame:
     """The layout :func:`pack_corpus` trains on: documents hash-partitioned by ``doc_id`` into
     ``partitions`` (so each partition sees the whole corpus's mix of topics), in ``doc_id`` order
@@ -76,8 +64,9 @@ def spread_documents(documents: DataFrame, partitions: int) -> DataFrame:
 def pack_corpus(documents: DataFrame, words: Sequence[str], partitions: int, *,
                 spread: bool = False) -> RDD:
     """Encode tokenized ``documents`` (``schemas.TOKENS``) with the vocabulary ``words`` (in id
-    order) and pack each partition of :func:`spread_documents`'s layout into one ``(ids, offsets)``
-    pair of NumPy arrays. The RDD is persisted; the caller unpersists it.
+    order) and pack each partition of :func:`spread_documents`'s layout into ``(ids, offsets)``
+    records of NumPy arrays, each of about :data:`~w2v_spark.packed.RECORD_TOKENS` tokens (whole documents,
+    in order). The RDD is persisted; the caller unpersists it.
 
     With ``spread``, ``documents`` are already in that layout for ``partitions`` (encoding keeps
     the order and drops only whole documents): one Arrow pass per partition encodes and packs,
@@ -97,7 +86,7 @@ def pack_corpus(documents: DataFrame, words: Sequence[str], partitions: int, *,
         packed = spread_documents(documents.transform(encode, words=words), partitions) \
             .mapInArrow(_pack_batches, PACKED_SCHEMA)
     # DataFrame.rdd plans the query (0.1-0.6 s on bench-en): once, and the check reads its result.
-    packed = packed.rdd.mapPartitions(_concatenate)
+    packed = packed.rdd.mapPartitions(pack_records)
     if packed.getNumPartitions() != partitions:
         raise ValueError(f"pack_corpus(spread={spread}): expected {partitions} partitions, "
                          f"got {packed.getNumPartitions()}")
@@ -143,7 +132,7 @@ def train_sgns(
     """Run ``config.epochs`` epochs over the cached ``corpus``.
 
     With one partition both modes are plain sequential SGD over the corpus; with more,
-    ``config.partition_mode`` picks :class:`~w2v_spark.epochs.StratifiedEpochs` or
+    ``config.resolved_partition_mode()`` picks :class:`~w2v_spark.epochs.StratifiedEpochs` or
     :class:`~w2v_spark.epochs.AveragingEpochs`.
 
     With ``checkpoints`` the model is saved after every epoch (in the background; call
@@ -169,9 +158,14 @@ def train_sgns(
             "'negative_sampling' or raise vocab.min_count"
         )
     config.check_partitions(partitions)
+    mode = config.resolved_partition_mode()
     log.info("training with the %s kernel, %s", settings.kernel,
-             f"{partitions} partitions, {config.partition_mode}" if partitions > 1 else "1 partition")
-    stratified = config.partition_mode == "stratified" and partitions > 1
+             f"{partitions} partitions, {mode}" if partitions > 1 else "1 partition")
+    if partitions > 1 and config.partition_mode == "auto" and mode == "averaging":
+        log.info("sgns.partition_mode 'auto': %s trains by averaging partition models (stratified "
+                 "blocks cannot split its windows)", "CBOW" if config.model == "cbow" else
+                 "the full softmax")
+    stratified = mode == "stratified" and partitions > 1
     broadcast_tables = sc.broadcast(tables)
     local = local_master(sc.master, dict(sc.getConf().getAll()),
                          cores=lambda: sc._jvm.java.lang.Runtime.getRuntime().availableProcessors())

@@ -8,6 +8,7 @@ values + a newline (what word2vec's C tool and gensim write; gensim reads both).
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -105,9 +106,13 @@ def import_file(source: str | Path, target: str | Path, fmt: str = "auto") -> in
     if target.exists():
         raise FileExistsError(f"{target} already exists")
     staging = target.with_name(f".{target.name}.partial")
-    (staging / "embeddings").mkdir(parents=True)
-    pq.write_table(embeddings_table(words, np.zeros(len(words), dtype=np.int64), vectors),
-                   staging / "embeddings" / "part-00000.parquet")
-    (staging / "_SUCCESS").write_bytes(b"")
-    os.replace(staging, target)
+    try:
+        (staging / "embeddings").mkdir(parents=True)
+        pq.write_table(embeddings_table(words, np.zeros(len(words), dtype=np.int64), vectors),
+                       staging / "embeddings" / "part-00000.parquet")
+        (staging / "_SUCCESS").write_bytes(b"")
+        os.replace(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     return len(words)

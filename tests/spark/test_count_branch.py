@@ -243,3 +243,29 @@ def _serial(arrays):
     for a in arrays[1:]:
         total = total + a
     return total
+
+
+def test_svd_blocks_are_bounded_in_size_and_give_the_same_factors(spark):
+    # A partition of the PPMI matrix is cut into blocks of about block_entries entries (one Arrow
+    # batch more at most), so no worker or JVM handles one the size of the whole partition.
+    rng = np.random.default_rng(6)
+    dense = rng.random((40, 40)) * (rng.random((40, 40)) < 0.3)
+    frame = _sparse_frame(spark, dense)
+    key = "spark.sql.execution.arrow.maxRecordsPerBatch"
+    before = spark.conf.get(key)
+    spark.conf.set(key, "16")  # small batches, so that a partition makes several blocks
+    try:
+        bounded = sparse_blocks(frame, dense.shape, partitions=2, block_entries=40)
+        sizes = bounded.map(lambda block: block.nnz).collect()
+        whole = sparse_blocks(frame, dense.shape, partitions=2, block_entries=10**9)
+        assert whole.count() == 2
+        found = [randomized_svd(b, dense.shape, rank=5, oversample=10, power_iterations=2, seed=2)
+                 for b in (bounded, whole)]
+    finally:
+        spark.conf.set(key, before)
+        bounded.unpersist()
+        whole.unpersist()
+    assert len(sizes) > 4 and sum(sizes) == np.count_nonzero(dense)
+    assert max(sizes[:-1]) < 40 + 16
+    for got, expected in zip(found[0], found[1], strict=True):
+        np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12)

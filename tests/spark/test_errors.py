@@ -219,3 +219,27 @@ def test_file_system_bytes_round_trip_without_py4j(spark, tmp_path, local):
     fs.write_bytes(target, iter([b"short"]))  # replaces
     assert fs.read_bytes(str(tmp_path / "a" / "b" / "blob.bin")) == b"short"
     assert sorted(p.name for p in (tmp_path / "a" / "b").iterdir()) == ["blob.bin"]  # no .crc
+
+
+def test_a_jvm_out_of_memory_ends_in_one_line_naming_the_stage_and_the_setting(tmp_path):
+    # Its own JVM with a 512 MB heap (Spark's smallest that starts), and a 60 MB line allowed
+    # through input.max_line_length: tokenizing it needs ≈ 20 × its size, far beyond that heap.
+    # Measured: the JVM throws OutOfMemoryError in the vocabulary stage and dies ≈ 15 s in.
+    corpus = tmp_path / "huge.txt.gz"
+    with gzip.open(corpus, "wt", compresslevel=1) as f:
+        f.write("a short first line\n" + "ab cd " * 10_000_000 + "\n")
+    out = tmp_path / "out"
+    result = subprocess.run(
+        [sys.executable, "-m", "w2v_spark", "train", "--input", str(corpus), "--output", str(out),
+         "--set", "input.max_line_length=100000000", "--set", "spark.class_archive=off",
+         "--set", "spark.conf.spark.driver.memory=512m",
+         "--set", f"spark.conf.spark.local.dir={tmp_path / 'scratch'}"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 2, result.stderr[-2000:]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and errors[0] == result.stderr.strip().splitlines()[-1]
+    assert "vocabulary stage" in errors[0] and "spark.driver.memory (now 512m" in errors[0]
+    assert "internal error" not in result.stderr
+    assert not out.exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no staging

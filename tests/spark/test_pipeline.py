@@ -91,11 +91,15 @@ def test_jobs_of_a_run_share_one_job_group(spark, corpus, tmp_path):
     assert len(jobs) >= 5
 
 
-def test_cbow_learns_the_topics_and_refuses_stratified_partitions(spark, corpus, tmp_path, capsys):
+def test_cbow_learns_the_topics_and_refuses_stratified_partitions(spark, corpus, tmp_path, capsys,
+                                                                  caplog):
     out = tmp_path / "cbow"
+    # The default partition mode ("auto") picks averaging for CBOW, and says so.
     assert main(["train", "--input", corpus, "--output", str(out), *FAST, "--set", "sgns.model=cbow",
-                 "--set", "sgns.partition_mode=averaging", "--set", "sgns.epochs=5"]) == 0
+                 "--set", "sgns.epochs=5"]) == 0
+    assert "CBOW trains by averaging partition models" in caplog.text
     manifest = json.loads((out / "_manifest.json").read_text())
+    assert manifest["training"]["partition_mode"] == "averaging"
     # `auto` picks the compiled CBOW kernel (numba is in the test extra).
     assert manifest["config"]["sgns"]["model"] == "cbow" and manifest["training"]["kernel"] == "numba"
     same, cross = topic_separation(Embeddings.load(out))
@@ -103,7 +107,7 @@ def test_cbow_learns_the_topics_and_refuses_stratified_partitions(spark, corpus,
     # NumPy kernel gave 0.9994 / 0.136).
     assert same > 0.9 and cross < 0.5, (same, cross)
     assert main(["train", "--input", corpus, "--output", str(tmp_path / "no"), *FAST,
-                 "--set", "sgns.model=cbow"]) == 2
+                 "--set", "sgns.model=cbow", "--set", "sgns.partition_mode=stratified"]) == 2
     assert "needs sgns.partition_mode = 'averaging'" in capsys.readouterr().err
 
 

@@ -1,11 +1,15 @@
-"""The benchmark harness's bookkeeping for reference systems (no reference system needed)."""
+"""The benchmark harness: bookkeeping for reference systems (no reference system needed), and
+how it watches a job (real child processes)."""
 
 import json
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
 
-from w2v_spark.bench import _count_words, main, write_result
+from w2v_spark.bench import JobFailed, TreeMonitor, _count_words, _timed, main, write_result
 from w2v_spark.embeddings import Embeddings
 
 
@@ -43,3 +47,46 @@ def test_the_harness_wants_a_corpus(capsys):
         main([])
     assert exit_info.value.code == 2
     assert "--corpus is required" in capsys.readouterr().err
+
+
+def _child(code: str) -> list[str]:
+    return [sys.executable, "-c", code]
+
+
+def test_a_failing_job_that_floods_its_output_is_reported_not_waited_for(tmp_path):
+    # 4 MB of log, far more than a pipe holds: a harness that reads the output only after the
+    # job ends would wait for ever (the job blocks writing); this one sends it to a file.
+    flood = ("import sys\nfor i in range(40000): print('x' * 100, file=sys.stderr)\n"
+             "print('error: out of memory in the vocabulary stage', file=sys.stderr)\n"
+             "sys.exit(2)")
+    started = time.monotonic()
+    with pytest.raises(JobFailed) as failed:
+        _timed("flood", _child(flood), tmp_path / "run")
+    assert time.monotonic() - started < 60
+    assert "exit code 2" in str(failed.value)
+    assert "error: out of memory in the vocabulary stage" in str(failed.value)
+    assert (tmp_path / "run.log").stat().st_size > 4_000_000
+
+
+def test_a_killed_job_is_reported_with_its_signal(tmp_path):
+    with pytest.raises(JobFailed, match="killed by signal 9"):
+        _timed("killed", _child("import os, signal; os.kill(os.getpid(), signal.SIGKILL)"),
+               tmp_path / "run")
+
+
+def test_the_monitor_follows_the_jobs_stages_and_their_memory(tmp_path):
+    # The stage is the last "<stage> ..." line of the job's log (epochs.Split's format); the
+    # child holds ~200 MB only in its second stage.
+    log_line = "2026-01-01 00:00:00,000 INFO w2v_spark.pipeline: {} ..."
+    code = ("import sys, time\n"
+            f"print({log_line.format('small')!r}, flush=True); time.sleep(1.0)\n"
+            f"print({log_line.format('large')!r}, flush=True)\n"
+            "block = bytearray(200 * 2**20); time.sleep(1.0)\n")
+    log_path = tmp_path / "job.log"
+    with open(log_path, "w") as log_file:
+        proc = subprocess.Popen(_child(code), stdout=log_file, stderr=subprocess.STDOUT)
+    monitor = TreeMonitor(proc.pid, interval=0.05, log_path=log_path)
+    monitor.run(proc)
+    assert proc.returncode == 0
+    peaks = monitor.stage_peak_mb
+    assert peaks["large"]["driver"] > 200 > peaks["small"]["driver"]

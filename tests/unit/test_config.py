@@ -56,11 +56,13 @@ def test_shipped_configs_load_and_default_toml_equals_code_defaults():
          "pipeline.methods: unknown method 'ppmi' (did you mean 'ppmi_svd'?)"),
         ({"pipeline": {"methods": []}}, "pipeline.methods: must name at least one method"),
         ({"sgns": {"model": "glove"}}, "sgns.model: must be 'skipgram' or 'cbow', got 'glove'"),
+        ({"sgns": {"partition_mode": "sharded"}},
+         "sgns.partition_mode: must be 'auto', 'stratified' or 'averaging', got 'sharded'"),
         ({"sgns": {"loss": "hs"}}, "sgns.loss: must be 'negative_sampling' or 'softmax', got 'hs'"),
         ({"sgns": {"loss": "softmax", "model": "cbow"}}, "sgns.loss: 'softmax' is implemented for"),
-        ({"sgns": {"loss": "softmax"}, "spark": {"partitions": 2}},
+        ({"sgns": {"loss": "softmax", "partition_mode": "stratified"}, "spark": {"partitions": 2}},
          "sgns.loss: 'softmax' on several partitions needs sgns.partition_mode = 'averaging'"),
-        ({"sgns": {"model": "cbow"}, "spark": {"partitions": 2}},
+        ({"sgns": {"model": "cbow", "partition_mode": "stratified"}, "spark": {"partitions": 2}},
          "sgns.model: 'cbow' on several partitions needs sgns.partition_mode = 'averaging'"),
         ({"pipeline": {"methods": "sgns"}}, "pipeline.methods: expected list, got str"),
     ],
@@ -92,3 +94,15 @@ def test_missing_and_invalid_files(tmp_path):
     bad.write_text("[sgns\nwindow = 5\n")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_config(bad)
+
+
+@pytest.mark.parametrize("model, loss, mode", [
+    ("skipgram", "negative_sampling", "stratified"),
+    ("cbow", "negative_sampling", "averaging"),
+    ("skipgram", "softmax", "averaging"),
+])
+def test_the_default_partition_mode_is_one_the_model_can_train_with(model, loss, mode):
+    config = from_dict({"sgns": {"model": model, "loss": loss}, "spark": {"partitions": 4}})
+    assert config.sgns.partition_mode == "auto"
+    assert config.sgns.resolved_partition_mode() == mode
+    config.sgns.check_partitions(4)  # no error: the mode it resolves to trains this model

@@ -58,3 +58,19 @@ def test_zero_vectors_are_dissimilar_to_everything():
     emb = Embeddings(["a", "b", "c"], np.array([3, 2, 1]), np.array([[1.0, 0.0], [0.0, 0.0], [0.9, 0.1]]))
     assert emb.similarity("a", "b") == 0.0
     assert emb.most_similar("a", topn=1)[0][0] == "c"
+
+
+def test_the_gensim_lookups_mean_what_they_mean_in_gensim():
+    from gensim.models import KeyedVectors
+
+    gensim_kv = KeyedVectors(3)
+    gensim_kv.add_vectors(ANIMALS.words, ANIMALS.vectors)
+    np.testing.assert_array_equal(ANIMALS["mouse"], gensim_kv["mouse"])
+    np.testing.assert_array_equal(ANIMALS[["bus", "cat"]], gensim_kv[["bus", "cat"]])
+    assert ANIMALS[["bus", "cat"]].shape == (2, 3)
+    assert ANIMALS.key_to_index == gensim_kv.key_to_index
+    assert ANIMALS.index_to_key == gensim_kv.index_to_key
+    assert len(ANIMALS) == len(gensim_kv) == 5
+    assert ("dog" in ANIMALS, "zebra" in ANIMALS) == ("dog" in gensim_kv, "zebra" in gensim_kv)
+    with pytest.raises(KeyError, match="'zebra' not in vocabulary"):
+        ANIMALS["zebra"]

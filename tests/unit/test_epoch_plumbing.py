@@ -16,6 +16,7 @@ from w2v_spark.epochs import (
     _SharedModel,
     _StoredBlock,
 )
+from w2v_spark.packed import join_records
 from w2v_spark.sgns import TrainSettings
 from w2v_spark.strata import Deal, assign_buckets
 
@@ -168,3 +169,31 @@ def test_block_task_writes_its_blocks_to_files_and_records_where(tmp_path):
             == sorted(f"{key}-1.bin" for key in keys))
     assert sum(path.stat().st_size for path in tmp_path.iterdir()) == sum(
         array.nbytes for _, value in shuffled for array in value[3])
+
+
+def test_a_partition_of_several_packed_records_is_cut_as_one_sequence_of_documents():
+    # A large partition is cached as several records (packed.RECORD_TOKENS). With one round and
+    # record boundaries on slice boundaries, cutting two records must give exactly the blocks of
+    # one: the same windows from the same generator, pieces numbered on across records.
+    counts = np.array([30, 20, 10, 5, 3], dtype=np.int64)
+    tables = Tables.build(counts, np.full(5, 0.8, np.float32), 0.75)
+    plan = EpochPlan(settings=TrainSettings(window=2, negative=2, alpha=0.025, min_alpha=0.001,
+                                            batch_centers=8),
+                     seed=3, epoch=0, epochs=1, partitions=2, rounds=1, slice_tokens=12)
+    deals = [Deal.of(assign_buckets(counts.astype(float), 2, plan.rng(2**31, 0)), 2)]
+    ids = np.random.default_rng(7).integers(0, 5, 60).astype(np.int32)
+    offsets = np.arange(0, 61, 6, dtype=np.int64)  # ten documents of 6 tokens, two per slice
+    arguments = dict(tables=_Held(tables), deals=_Held(deals), plan=plan)
+    whole = list(_block_task(0, [(ids, offsets)], **arguments))
+    records = [(ids[:24], offsets[:5]), (ids[24:], offsets[4:] - 24)]
+    assert join_records(records)[0].tobytes() == ids.tobytes()
+    assert np.array_equal(join_records(records)[1], offsets)
+    split = list(_block_task(0, records, **arguments))
+
+    assert [(key, value[:3]) for key, value in split] == [(key, value[:3]) for key, value in whole]
+    for (_, a), (_, b) in zip(whole, split, strict=True):
+        for expected, got in zip(a[3], b[3], strict=True):
+            np.testing.assert_array_equal(got, expected)
+    pieces = [(key, value[1]) for key, value in split]
+    assert len(set(pieces)) == len(pieces)  # every (stage, trainer)'s pieces sort one way
+    assert max(piece for _, (_, piece) in pieces) == 4  # five slices: 2 + 3 across the records

@@ -1,9 +1,9 @@
-"""The resource guard's arithmetic and messages."""
+"""The resource guard's arithmetic and messages, and how a run that ran out of memory is told."""
 
 import pytest
 
 from w2v_spark.errors import ConfigError
-from w2v_spark.resources import check_memory, model_bytes, parse_size
+from w2v_spark.resources import check_memory, memory_failure, model_bytes, parse_size
 
 
 def test_parse_size():
@@ -37,3 +37,65 @@ def test_result_size_and_python_worker_limits():
     with pytest.raises(ConfigError, match="spark.executor.pyspark.memory gives 2.00 GiB per task"):
         check_memory(1_000_000, 300, {**big, "spark.driver.maxResultSize": "0",
                                        "spark.executor.pyspark.memory": "8g"}, tasks_per_executor=4)
+
+
+# --- running out of memory: which failures are memory, and what the line tells the user to do
+
+LOCAL = {"spark.driver.memory": "2g"}
+CLUSTER = {"spark.driver.memory": "2g", "spark.executor.memory": "4g"}
+
+
+def _raised(first: BaseException, then: BaseException | None = None) -> BaseException:
+    """``then`` raised while handling ``first`` (as a failed cleanup would), or ``first``."""
+    try:
+        try:
+            raise first
+        except BaseException:
+            if then is None:
+                raise
+            raise then
+    except BaseException as err:  # noqa: BLE001
+        return err
+
+
+def test_a_jvm_heap_error_in_local_mode_names_the_stage_and_the_driver_memory():
+    err = RuntimeError("Job aborted due to stage failure: Lost task 0.0 in stage 5.0 (executor "
+                       "driver): java.lang.OutOfMemoryError: Java heap space")
+    line = memory_failure(err, stage="vocabulary", conf=LOCAL, local=True)
+    assert line.startswith("out of memory in the vocabulary stage")
+    assert "spark.driver.memory (now 2g" in line and "\n" not in line
+
+
+def test_an_executor_heap_error_on_a_cluster_names_the_executor_memory():
+    err = RuntimeError("Lost task 3.0 in stage 7.0 (executor 2): java.lang.OutOfMemoryError")
+    line = memory_failure(err, stage="cooccurrence", conf=CLUSTER, local=False)
+    assert "in the cooccurrence stage" in line and "spark.executor.memory (now 4g" in line
+
+
+def test_a_python_workers_memory_error_names_its_limit():
+    err = RuntimeError("PythonException: Traceback ...\nMemoryError: Unable to allocate 3.2 GiB")
+    conf = {**CLUSTER, "spark.executor.pyspark.memory": "1g"}
+    line = memory_failure(err, stage="train", conf=conf, local=False)
+    assert "Python worker" in line and "spark.executor.pyspark.memory (now 1g)" in line
+
+
+def test_a_container_killed_for_memory_names_the_overhead():
+    err = RuntimeError("ExecutorLostFailure: Container killed by YARN for exceeding memory limits")
+    assert "spark.executor.memoryOverhead" in memory_failure(err, stage="train", conf=CLUSTER,
+                                                             local=False)
+
+
+def test_a_dead_jvm_is_reported_as_such_even_when_the_last_error_hides_it():
+    # The job's failure, then a cleanup call that found the JVM gone: the chain holds both.
+    err = _raised(RuntimeError("An error occurred while calling o175.collectToPython"),
+                  ConnectionRefusedError(111, "Connection refused"))
+    line = memory_failure(err, stage="encode", conf=LOCAL, local=True)
+    assert line.startswith("the driver's JVM died in the encode stage")
+    # A Java error that cannot even say what it is, from a JVM that no longer answers.
+    line = memory_failure(RuntimeError("?"), stage=None, conf=LOCAL, local=True, jvm_alive=False)
+    assert "died while starting" in line and "spark.driver.memory" in line
+
+
+def test_other_failures_are_not_called_memory():
+    for err in (ValueError("bad value"), RuntimeError("Job aborted: FileNotFoundException x")):
+        assert memory_failure(err, stage="train", conf=LOCAL, local=True) is None

@@ -6,15 +6,15 @@ import sys
 
 import pytest
 
-from w2v_spark.session import LOCAL_MODE_CONF, PYTHON_WORKER_ENV, default_conf
+from w2v_spark.session import LOCAL_MODE_CONF, PYTHON_WORKER_ENV, SQL_CONF, default_conf
 
 
 def test_local_masters_get_uncompressed_shuffles_and_clusters_keep_sparks_defaults():
     for master in ("local", "local[2]", "local[*]", "local-cluster[2,1,1024]"):
-        assert default_conf(master) == {**PYTHON_WORKER_ENV, **LOCAL_MODE_CONF}
+        assert default_conf(master) == {**PYTHON_WORKER_ENV, **SQL_CONF, **LOCAL_MODE_CONF}
     assert LOCAL_MODE_CONF["spark.shuffle.compress"] == "false"
     for master in ("spark://127.0.0.1:7077", "yarn", "k8s://https://cluster:443", ""):
-        assert default_conf(master) == PYTHON_WORKER_ENV
+        assert default_conf(master) == {**PYTHON_WORKER_ENV, **SQL_CONF}
 
 
 def _numpy_madvise_hugepage(env: dict[str, str]) -> bool:
