@@ -18,25 +18,35 @@ check-java:
 	@v=$$(java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -1); \
 	  [ -n "$$v" ] && [ "$$v" -ge 17 ] || { echo "error: Java 17 or newer is required (found: $$(java -version 2>&1 | head -1))"; exit 1; }
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+
+# The demo needs the package, the compiled kernel and matplotlib (the report); the tests add
+# pytest, chispa and gensim on top.
+$(VENV)/.installed-demo: pyproject.toml | $(VENV)/bin/python
+	$(PY) -m pip install --quiet -e '.[numba,report]'
 	touch $@
 
-demo: check-java $(VENV)/.installed
+$(VENV)/.installed: pyproject.toml | $(VENV)/bin/python
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@ $(VENV)/.installed-demo
+
+# What the demo prints (neighbours, then the evaluation table) is saved to $(OUTPUT)/demo.txt and
+# must be what README.md shows: tools/readme_demo.py fails the demo when they differ.
+demo: check-java $(VENV)/.installed-demo
 	$(PY) -m w2v_spark train --config conf/demo.toml --output $(OUTPUT)
-	@echo
-	@echo "Nearest neighbours (cosine), skip-gram ($(OUTPUT)/sgns):"
-	@$(PY) -m w2v_spark similar --embeddings $(OUTPUT)/sgns freedom war money god sword america father
-	@echo
-	@echo "Nearest neighbours (cosine), PPMI-SVD ($(OUTPUT)/ppmi_svd):"
-	@$(PY) -m w2v_spark similar --embeddings $(OUTPUT)/ppmi_svd freedom war money god sword america father
-	@echo
-	$(PY) -m w2v_spark evaluate --embeddings $(OUTPUT)
+	@{ echo "skip-gram ($(OUTPUT)/sgns)"; \
+	  $(PY) -m w2v_spark similar --embeddings $(OUTPUT)/sgns freedom war money god sword america father; \
+	  echo "PPMI-SVD ($(OUTPUT)/ppmi_svd)"; \
+	  $(PY) -m w2v_spark similar --embeddings $(OUTPUT)/ppmi_svd freedom war money god sword america father; \
+	  echo; \
+	  $(PY) -m w2v_spark evaluate --embeddings $(OUTPUT); } > $(OUTPUT)/demo.txt
+	@cat $(OUTPUT)/demo.txt
 	$(PY) -m w2v_spark report --run $(OUTPUT)
 	@echo
 	@echo "Output: $(OUTPUT)  (sgns/ and ppmi_svd/ embeddings, evaluation.json, report/index.html)"
+	@$(PY) tools/readme_demo.py check $(OUTPUT)/demo.txt
 
 test: check-java $(VENV)/.installed
 	$(PY) -m pytest

@@ -45,7 +45,11 @@ from pathlib import Path
 
 import numpy as np
 
-from w2v_spark.config import JobConfig, load_config
+from w2v_spark.config import REFERENCE_TOKEN_PATTERN, JobConfig, load_config
+
+#: The tokenization every system of a benchmark run sees (overridable with --set).
+REFERENCE_TOKENIZATION = {"tokenize.token_pattern": f'"{REFERENCE_TOKEN_PATTERN}"',
+                          "tokenize.normalization": "none"}
 
 
 @dataclass
@@ -575,6 +579,12 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.corpus is None:
         parser.error("--corpus is required")
+    # Every system sees the reference tokenization (ASCII pattern, no normalization: what gensim
+    # and MLlib are fed, and what read_documents can do with Python's re) unless --set says
+    # otherwise; ours gets it through the same overrides.
+    given = {item.split("=", 1)[0] for item in args.set}
+    args.set = [f"{key}={value}" for key, value in REFERENCE_TOKENIZATION.items()
+                if key not in given] + args.set
     config = load_config(None, args.set)
     systems = args.systems.split(",")
     partitions = [int(p) for p in args.partitions.split(",")]

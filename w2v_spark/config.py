@@ -15,7 +15,15 @@ from typing import Any
 from w2v_spark.errors import ConfigError
 
 #: Reference tokenization of the benchmarks (ANCHORS): letters/digits, optional 's-style suffix.
-DEFAULT_TOKEN_PATTERN = r"[a-z0-9]+(?:'[a-z]+)?"
+#: Letters, combining marks and digits of every script, an apostrophe inside a word (Java regex).
+#: A token starts with a letter or a digit, so a stray mark is not a word of its own.
+DEFAULT_TOKEN_PATTERN = r"[\p{L}\p{N}][\p{L}\p{M}\p{N}]*(?:'[\p{L}\p{M}]+)?"
+
+#: The ASCII pattern of the reference tokenization (gensim, MLlib and the benchmarks' documents):
+#: ``python -m w2v_spark.bench`` sets it, with ``normalization = "none"``, for every system.
+REFERENCE_TOKEN_PATTERN = r"[a-z0-9]+(?:'[a-z]+)?"
+
+NORMALIZATIONS = ("NFKC", "NFC", "none")
 
 
 def _require(condition: bool, key: str, message: str) -> None:
@@ -74,14 +82,18 @@ class InputConfig:
 
 @dataclass(frozen=True)
 class TokenizeConfig:
-    """``[tokenize]``: lowercasing, token regex (Java syntax), minimum length, document split."""
+    """``[tokenize]``: Unicode normalization, lowercasing, token regex (Java syntax), minimum
+    length, document split."""
 
+    normalization: str = "NFKC"
     lowercase: bool = True
     token_pattern: str = DEFAULT_TOKEN_PATTERN
     min_token_length: int = 1
     max_sentence_length: int = 10000
 
     def __post_init__(self):
+        _require(self.normalization in NORMALIZATIONS, "tokenize.normalization",
+                 f"must be one of {', '.join(NORMALIZATIONS)}, got {self.normalization!r}")
         # The pattern is a Java regex; the pipeline compiles it in the JVM before any work.
         _require(bool(self.token_pattern), "tokenize.token_pattern", "must not be empty")
         _require(self.min_token_length >= 1, "tokenize.min_token_length", "must be ≥ 1")

@@ -54,6 +54,10 @@ class FileSystem:
     def is_dir(self, path: str) -> bool:
         return bool(self._fs.getFileStatus(self._Path(path)).isDirectory())
 
+    def size(self, path: str) -> int:
+        """Bytes under ``path`` (a file, or a directory with everything below it)."""
+        return int(self._fs.getContentSummary(self._Path(path)).getLength())
+
     def mkdirs(self, path: str) -> None:
         if not self._fs.mkdirs(self._Path(path)):
             raise OutputError(f"cannot create directory {path}")
@@ -127,8 +131,13 @@ def read_lines(spark: SparkSession, path: str, config: InputConfig) -> tuple[Dat
     if fmt == "auto":
         fmt = "parquet" if path.rstrip("/").endswith(".parquet") or _has_parquet(fs, path) else "text"
     if fmt == "text":
-        return spark.read.text(path), "value"
+        # A directory is read with its subdirectories (Spark alone would take their names for
+        # partition columns, or refuse the mix of files and directories).
+        lines = spark.read.option("recursiveFileLookup", "true").text(path)
+        _log_files(fs, path, lines)
+        return lines, "value"
     lines = spark.read.parquet(path)
+    _log_files(fs, path, lines)
     if config.column not in lines.columns:
         raise InputDataError(
             f"input {path} has no column {config.column!r} (columns: {', '.join(lines.columns)}); "
@@ -137,6 +146,19 @@ def read_lines(spark: SparkSession, path: str, config: InputConfig) -> tuple[Dat
     if dict(lines.dtypes)[config.column] != "string":
         raise InputDataError(f"input column {config.column!r} must be a string column")
     return lines.select(config.column), config.column
+
+
+def _log_files(fs: FileSystem, path: str, lines: DataFrame) -> None:
+    """Say what the job reads: how many files, how many bytes, and how many of the files sit in
+    subdirectories of a directory input."""
+    files = lines.inputFiles()
+    size = fs.size(path)
+    nested = 0
+    if fs.is_dir(path):
+        root = urlparse(path).path.rstrip("/")
+        nested = sum(1 for f in files if "/" in urlparse(f).path[len(root):].strip("/"))
+    log.info("input: %d file(s), %.1f MB%s", len(files), size / 1e6,
+             f", {nested} of them in subdirectories (read recursively)" if nested else "")
 
 
 def _has_parquet(fs: FileSystem, path: str) -> bool:

@@ -1,11 +1,14 @@
 """Count-based branch, stage 3: truncated SVD of the sparse PPMI matrix → word vectors.
 
-A randomized SVD (Halko, Martinsson & Tropp 2011, algorithm 4.4 with power iterations): the
-sparse matrix ``A`` (vocab × vocab) stays distributed as SciPy CSR blocks of bounded size,
-cached; every product with it is a Spark job in which each task multiplies its blocks by a
-broadcast dense ``vocab × (rank + oversample)`` matrix and the partial results are summed in a
-fixed order (:func:`ordered_sum`). The driver only holds dense matrices of that tall-thin shape
-(the size of the model) and never a ``vocab × vocab`` one.
+A randomized SVD (Halko, Martinsson & Tropp 2011, algorithm 4.4 with power iterations). The
+sparse matrix ``A`` (vocab × vocab) stays distributed twice, as CSR blocks of consecutive rows
+of ``A`` and of ``Aᵀ`` (:class:`RowBlocks`, cached on the executors' disks); every product
+``A @ X`` or ``Aᵀ @ Y`` with a dense ``vocab × (rank + oversample)`` matrix is a Spark job in
+which each task multiplies its rows by the broadcast matrix, and the driver puts the row ranges
+together. Each row is computed whole by one task, in one order (sorted CSR indices): the result
+has the same bits however the matrix is cut, and nothing of the full product's size is summed or
+shuffled. The driver only holds dense matrices of that tall-thin shape (the size of the model)
+and never a ``vocab × vocab`` one; its JVM holds one task's rows at a time.
 
 Why not MLlib's ``RowMatrix.computeSVD``: it runs one Spark job per ARPACK iteration (hundreds
 for 100 singular vectors of a slowly decaying spectrum), and needs the rows converted to JVM
@@ -16,119 +19,148 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
 import scipy.sparse as sp
 from pyspark import RDD, StorageLevel
 from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
 
 log = logging.getLogger(__name__)
 
-_PACKED = "rows binary, cols binary, values binary"
+_PACKED = "buckets binary, rows binary, cols binary, values binary"
+
+#: About how many entries one block of rows holds (64 MB of them): the matrix is cut into
+#: ``ceil(entries / BLOCK_ENTRIES)`` row ranges (at least one per training partition), so no
+#: Python worker or JVM handles a larger piece, whatever the matrix.
+BLOCK_ENTRIES = 1 << 22
+
+#: Most elements of one piece of a product on its way to the driver (16 MB of float64).
+GATHER_ELEMENTS = 1 << 21
 
 
 def _pack(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-    """``(row int, col int, value double)`` batches → one row of raw little-endian arrays."""
+    """``(bucket, row, col, value)`` batches → one row of raw little-endian arrays each."""
     for batch in batches:
         yield pa.RecordBatch.from_pydict(
             {
-                "rows": [batch.column(0).to_numpy().astype(np.int32).tobytes()],
-                "cols": [batch.column(1).to_numpy().astype(np.int32).tobytes()],
-                "values": [batch.column(2).to_numpy().astype(np.float64).tobytes()],
+                "buckets": [batch.column(0).to_numpy().astype(np.int32).tobytes()],
+                "rows": [batch.column(1).to_numpy().astype(np.int32).tobytes()],
+                "cols": [batch.column(2).to_numpy().astype(np.int32).tobytes()],
+                "values": [batch.column(3).to_numpy().astype(np.float64).tobytes()],
             },
-            schema=pa.schema([("rows", pa.binary()), ("cols", pa.binary()), ("values", pa.binary())]),
+            schema=pa.schema([(name, pa.binary()) for name in ("buckets", "rows", "cols", "values")]),
         )
 
 
-#: Entries of one CSR block (:func:`sparse_blocks`), 64 MB of them (plus at most one Arrow batch
-#: of 10,000 more). A partition holds as many blocks as it needs, so no Python worker or JVM
-#: handles a larger one, whatever the matrix (one block per partition was 200 MB at 25 M PPMI
-#: entries on 2 partitions).
-BLOCK_ENTRIES = 1 << 22
+def first_rows(n_rows: int, blocks: int) -> np.ndarray:
+    """``(blocks + 1,)`` row bounds: block ``b`` holds rows ``[bounds[b], bounds[b + 1])``, the
+    rows ``r`` with ``r · blocks // n_rows == b``."""
+    return np.array([-(-b * n_rows // blocks) for b in range(blocks + 1)], dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class RowBlocks:
+    """A sparse ``shape`` matrix as CSR blocks of consecutive rows: ``blocks`` is an RDD of
+    ``(first row, csr (rows in the block, n_cols) float64)``, persisted on disk."""
+
+    blocks: RDD
+    shape: tuple[int, int]
+
+    def multiply(self, dense: np.ndarray, piece_elements: int = GATHER_ELEMENTS) -> np.ndarray:
+        """``self @ dense``, ``(n_rows, k) float64``: one Spark job; the rows reach the driver
+        one task at a time (``toLocalIterator``), in pieces of at most ``piece_elements``."""
+        shared = self.blocks.context.broadcast(dense)
+        product = np.zeros((self.shape[0], dense.shape[1]))
+        try:
+            pieces = self.blocks.flatMap(
+                lambda item: _row_pieces(item[0], item[1] @ shared.value, piece_elements))
+            for start, rows in pieces.toLocalIterator():
+                product[start : start + rows.shape[0]] = rows
+        finally:
+            shared.destroy()
+        return product
+
+    def count(self) -> int:
+        """Blocks (materialises the cache)."""
+        return self.blocks.count()
+
+    def unpersist(self) -> None:
+        self.blocks.unpersist()
+
+
+def _row_pieces(start: int, rows: np.ndarray, piece_elements: int):
+    """``(first row, rows)`` pieces of ``rows`` (a block's product) of at most ``piece_elements``."""
+    step = max(1, piece_elements // max(1, rows.shape[1]))
+    for offset in range(0, rows.shape[0], step):
+        yield start + offset, rows[offset : offset + step]
 
 
 def sparse_blocks(entries: DataFrame, shape: tuple[int, int], partitions: int, *,
-                  block_entries: int = BLOCK_ENTRIES) -> RDD:
+                  entry_count: int | None = None, block_entries: int = BLOCK_ENTRIES) -> RowBlocks:
     """The matrix with the given ``(row, column, value)`` entries (first three columns, no
-    duplicates) as an RDD of CSR blocks of the full ``shape``, summing to it: ``partitions``
-    partitions, each of consecutive blocks of at least ``block_entries`` entries (the last one
-    smaller). Persisted; the caller unpersists."""
+    duplicates) as :class:`RowBlocks`: ``max(partitions, ceil(entries / block_entries))``
+    ranges of consecutive rows (fewer when the matrix has fewer rows), one CSR block each.
+    ``entry_count``: the number of entries when the caller knows it (else counted). Persisted on
+    disk; the caller unpersists. For ``Aᵀ`` pass the columns first and the shape swapped."""
     n_rows, n_cols = shape
+    if entry_count is None:
+        entry_count = entries.count()
+    blocks = max(1, min(n_rows, max(partitions, -(-entry_count // block_entries))))
+    bounds = first_rows(n_rows, blocks)
+    names = entries.columns[:3]
+    row, col, value = (F.col(c) for c in names)
+    keyed = entries.select(
+        F.expr(f"CAST(CAST(`{names[0]}` AS BIGINT) * {blocks} div {n_rows} AS INT)").alias("bucket"),
+        row.cast("int").alias("row"), col.cast("int").alias("col"), value.cast("double").alias("value"),
+    )
+    # One shuffle, by block: each row's entries in one task, sorted, so that a block's CSR (and
+    # so the sums of its products) is the same whatever the order of the input.
+    sorted_entries = keyed.repartition(blocks, "bucket").sortWithinPartitions("bucket", "row", "col")
 
-    def csr(r, c, v) -> sp.csr_matrix:
-        cat = (lambda parts, dtype: np.concatenate(parts) if parts else np.zeros(0, dtype=dtype))
-        block = sp.csr_matrix((cat(v, np.float64), (cat(r, np.int32), cat(c, np.int32))), shape=(n_rows, n_cols))
-        block.sort_indices()  # products then add in a fixed order, whatever the row order was
-        return block
+    def to_blocks(packed) -> Iterator[tuple[int, sp.csr_matrix]]:
+        bucket, parts = None, []
+        for item in packed:
+            arrays = (np.frombuffer(item.buckets, np.int32), np.frombuffer(item.rows, np.int32),
+                      np.frombuffer(item.cols, np.int32), np.frombuffer(item.values, np.float64))
+            cuts = np.flatnonzero(np.diff(arrays[0])) + 1
+            for lo, hi in zip(np.r_[0, cuts], np.r_[cuts, arrays[0].shape[0]], strict=True):
+                if lo == hi:
+                    continue
+                if arrays[0][lo] != bucket:
+                    if parts:
+                        yield _csr(bucket, parts, bounds, n_cols)
+                    bucket, parts = int(arrays[0][lo]), []
+                parts.append(tuple(a[lo:hi] for a in arrays[1:]))
+        if parts:
+            yield _csr(bucket, parts, bounds, n_cols)
 
-    def to_csr(rows) -> Iterator[sp.csr_matrix]:
-        r, c, v, entries, emitted = [], [], [], 0, False
-        for row in rows:
-            r.append(np.frombuffer(row.rows, dtype=np.int32))
-            c.append(np.frombuffer(row.cols, dtype=np.int32))
-            v.append(np.frombuffer(row.values, dtype=np.float64))
-            entries += r[-1].shape[0]
-            if entries >= block_entries:
-                yield csr(r, c, v)
-                r, c, v, entries, emitted = [], [], [], 0, True
-        if r or not emitted:
-            yield csr(r, c, v)
-
-    packed = entries.coalesce(partitions).mapInArrow(_pack, _PACKED)
-    return packed.rdd.mapPartitions(to_csr).persist(StorageLevel.MEMORY_AND_DISK)
-
-
-def ordered_sum(parts: RDD, fan_in: int = 4) -> np.ndarray:
-    """Sum one array per partition in partition order, as a tree of ``fan_in``-way sums.
-
-    Spark's ``treeReduce`` merges partial results in the order they arrive from the shuffle,
-    which changes the floating-point rounding from run to run; here every sum is taken over
-    operands sorted by partition index, so the result has the same bits every time. The driver
-    holds at most ``fan_in`` arrays at once.
-    """
-    level = parts.mapPartitionsWithIndex(lambda index, arrays: [(index, _sum_in_order(arrays))])
-    count = level.getNumPartitions()
-    while count > fan_in:
-        count = -(-count // fan_in)
-        level = (
-            level.map(lambda item: (item[0] // fan_in, item))
-            .groupByKey(numPartitions=count)
-            .map(lambda group: (group[0], _sum_in_order(a for _, a in sorted(group[1], key=lambda x: x[0]))))
-        )
-    return _sum_in_order(a for _, a in sorted(level.collect(), key=lambda item: item[0]))
+    packed = sorted_entries.mapInArrow(_pack, _PACKED)
+    rdd = packed.rdd.mapPartitions(to_blocks).persist(StorageLevel.DISK_ONLY)
+    return RowBlocks(rdd, shape)
 
 
-def _sum_in_order(arrays) -> np.ndarray:
-    total = None
-    for array in arrays:
-        total = array.copy() if total is None else total + array
-    return total
-
-
-def _product(blocks: RDD, dense: np.ndarray, transpose: bool) -> np.ndarray:
-    """``A @ dense`` (or ``A.T @ dense``) as the sum of the blocks' products: one Spark job."""
-    shared = blocks.context.broadcast(dense)
-    try:
-        if transpose:
-            parts = blocks.map(lambda block: block.T @ shared.value)
-        else:
-            parts = blocks.map(lambda block: block @ shared.value)
-        return ordered_sum(parts)
-    finally:
-        shared.destroy()
+def _csr(bucket: int, parts: list, bounds: np.ndarray, n_cols: int) -> tuple[int, sp.csr_matrix]:
+    start, stop = int(bounds[bucket]), int(bounds[bucket + 1])
+    rows, cols, values = (np.concatenate([p[i] for p in parts]) for i in range(3))
+    block = sp.csr_matrix((values, (rows - start, cols)), shape=(stop - start, n_cols))
+    block.sort_indices()  # each row's products add in column order, whatever the input order
+    return start, block
 
 
 def randomized_svd(
-    blocks: RDD,
-    shape: tuple[int, int],
+    matrix: RowBlocks,
+    transposed: RowBlocks,
     rank: int,
     *,
     oversample: int = 20,
     power_iterations: int = 4,
     seed: int = 1,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Top ``rank`` singular triplets of the distributed matrix ``A`` (the sum of ``blocks``).
+    """Top ``rank`` singular triplets of the distributed matrix ``A`` (``matrix``), with
+    ``transposed`` holding ``Aᵀ``.
 
     ``2 · power_iterations + 2`` passes over ``A``. With ``rank + oversample ≥ min(shape)`` the
     result is exact up to rounding.
@@ -138,18 +170,20 @@ def randomized_svd(
         ``Vt (rank, n_cols) float64``; signs fixed so that each column of ``U`` has its largest
         absolute entry positive (deterministic output).
     """
-    n_rows, n_cols = shape
+    n_rows, n_cols = matrix.shape
+    if transposed.shape != (n_cols, n_rows):
+        raise ValueError(f"transposed has shape {transposed.shape}, expected {(n_cols, n_rows)}")
     width = min(rank + oversample, n_rows, n_cols)
     rng = np.random.default_rng(seed)
     test_matrix = rng.standard_normal((n_cols, width))
     # Orthonormalising after every product keeps the small singular directions from being
     # drowned in rounding error by the power iterations.
-    basis, _ = np.linalg.qr(_product(blocks, test_matrix, transpose=False))
+    basis, _ = np.linalg.qr(matrix.multiply(test_matrix))
     for step in range(power_iterations):
-        co_basis, _ = np.linalg.qr(_product(blocks, basis, transpose=True))
-        basis, _ = np.linalg.qr(_product(blocks, co_basis, transpose=False))
+        co_basis, _ = np.linalg.qr(transposed.multiply(basis))
+        basis, _ = np.linalg.qr(matrix.multiply(co_basis))
         log.info("svd: power iteration %d/%d", step + 1, power_iterations)
-    projected = _product(blocks, basis, transpose=True).T  # (width, n_cols) = basisᵀ A
+    projected = transposed.multiply(basis).T  # (width, n_cols) = basisᵀ A
     small_u, singular, vt = np.linalg.svd(projected, full_matrices=False)
     u = basis @ small_u[:, :rank]
     singular, vt = singular[:rank], vt[:rank]

@@ -6,10 +6,27 @@ from pyspark.sql import functions as F
 from w2v_spark.config import DEFAULT_TOKEN_PATTERN
 
 
+def normalized(text: Column, form: str) -> Column:
+    """``text`` in Unicode normalization form ``form`` (``"NFKC"``, ``"NFC"``; ``"none"`` leaves
+    it as it is).
+
+    Text in decomposed form (NFD: "é" as "e" + U+0301) would otherwise give other tokens than the
+    same words composed, and NFKC also folds compatibility characters (the ligature "ﬁ" → "fi",
+    full-width digits → ASCII). Spark SQL has no normalize function before 4.4; ``reflect`` calls
+    ICU4J's (a library every Spark 4 ships, for collations) static ``Normalizer.compose`` in the
+    JVM, row by row, with no Python worker."""
+    if form == "none":
+        return text
+    composed = F.call_function("reflect", F.lit("com.ibm.icu.text.Normalizer"), F.lit("compose"),
+                               text, F.lit(form == "NFKC"))
+    return F.when(text.isNotNull(), composed)  # ICU throws on null; null lines stay null
+
+
 def tokenize(
     lines: DataFrame,
     *,
     column: str = "value",
+    normalization: str = "NFKC",
     lowercase: bool = True,
     token_pattern: str = DEFAULT_TOKEN_PATTERN,
     min_token_length: int = 1,
@@ -17,7 +34,8 @@ def tokenize(
 ) -> DataFrame:
     """Split each line of ``lines[column]`` into tokens.
 
-    Tokens are the matches of ``token_pattern`` (Java regex syntax) in the (lower-cased) text, of at
+    Tokens are the matches of ``token_pattern`` (Java regex syntax) in the text, after Unicode
+    ``normalization`` (:func:`normalized`) and lower-casing (Unicode rules), of at
     least ``min_token_length`` characters. A line with more than ``max_sentence_length`` tokens
     becomes several consecutive documents of at most that many tokens, so that training windows
     never span more than one; lines without tokens (blank, punctuation only, null) are dropped.
@@ -28,7 +46,7 @@ def tokenize(
         doc_id  long            unique, increasing in input order for a given input partitioning
         tokens  array<string>   non-empty
     """
-    text: Column = F.col(column)
+    text: Column = normalized(F.col(column), normalization)
     if lowercase:
         text = F.lower(text)
     tokens = F.regexp_extract_all(text, F.lit(token_pattern), 0)

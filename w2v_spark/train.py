@@ -66,7 +66,7 @@ def pack_corpus(documents: DataFrame, words: Sequence[str], partitions: int, *,
     """Encode tokenized ``documents`` (``schemas.TOKENS``) with the vocabulary ``words`` (in id
     order) and pack each partition of :func:`spread_documents`'s layout into ``(ids, offsets)``
     records of NumPy arrays, each of about :data:`~w2v_spark.packed.RECORD_TOKENS` tokens (whole documents,
-    in order). The RDD is persisted; the caller unpersists it.
+    in order). The RDD is persisted on disk; the caller unpersists it.
 
     With ``spread``, ``documents`` are already in that layout for ``partitions`` (encoding keeps
     the order and drops only whole documents): one Arrow pass per partition encodes and packs,
@@ -90,7 +90,10 @@ def pack_corpus(documents: DataFrame, words: Sequence[str], partitions: int, *,
     if packed.getNumPartitions() != partitions:
         raise ValueError(f"pack_corpus(spread={spread}): expected {partitions} partitions, "
                          f"got {packed.getNumPartitions()}")
-    return packed.persist(StorageLevel.MEMORY_AND_DISK)
+    # On disk only: unrolled into the JVM's memory store, the records of a 300 M-word corpus
+    # (650 MB per partition, 16 MB arrays each) exhausted a 1 GB heap; every epoch reads them
+    # back from the local disk (and the OS's page cache).
+    return packed.persist(StorageLevel.DISK_ONLY)
 
 
 def initial_model(vocab_size: int, vector_size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

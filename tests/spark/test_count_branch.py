@@ -179,12 +179,21 @@ def _sparse_frame(spark, dense):
     return spark.createDataFrame(entries, MATRIX).repartition(3)
 
 
+def _both(spark, dense, partitions=2, **options):
+    """``dense`` as row blocks of A and of Aᵀ."""
+    frame = _sparse_frame(spark, dense)
+    return (sparse_blocks(frame, dense.shape, partitions, **options),
+            sparse_blocks(frame.select("col", "row", "value"), dense.shape[::-1], partitions,
+                          **options))
+
+
 def test_svd_equals_numpy_up_to_sign(spark):
     rng = np.random.default_rng(3)
     dense = rng.random((30, 24)) * (rng.random((30, 24)) < 0.3)
-    blocks = sparse_blocks(_sparse_frame(spark, dense), dense.shape, partitions=2)
-    u, s, vt = randomized_svd(blocks, dense.shape, rank=6, oversample=20, power_iterations=2, seed=5)
-    blocks.unpersist()
+    matrix, transposed = _both(spark, dense)
+    u, s, vt = randomized_svd(matrix, transposed, rank=6, oversample=20, power_iterations=2, seed=5)
+    matrix.unpersist()
+    transposed.unpersist()
     ref_u, ref_s, ref_vt = np.linalg.svd(dense, full_matrices=False)
     assert np.allclose(s, ref_s[:6], rtol=1e-10)
     signs = np.sign(np.sum(u * ref_u[:, :6], axis=0))
@@ -199,10 +208,11 @@ def test_svd_of_a_large_sparse_matrix_finds_the_top_of_the_spectrum(spark):
     signal = rng.standard_normal((n, 5)) @ np.diag([50, 40, 30, 20, 10]) @ rng.standard_normal((5, n)) / n
     noise = rng.random((n, n)) * (rng.random((n, n)) < 0.02)
     dense = signal * (rng.random((n, n)) < 0.5) + noise
-    blocks = sparse_blocks(_sparse_frame(spark, dense), dense.shape, partitions=2)
-    found = {q: randomized_svd(blocks, dense.shape, rank=5, oversample=10, power_iterations=q, seed=1)
+    matrix, transposed = _both(spark, dense)
+    found = {q: randomized_svd(matrix, transposed, rank=5, oversample=10, power_iterations=q, seed=1)
              for q in (0, 4)}
-    blocks.unpersist()
+    matrix.unpersist()
+    transposed.unpersist()
     ref_s = np.linalg.svd(dense, compute_uv=False)[:5]
     u, s, _ = found[4]
     # Measured: the top 4 agree to 2e-9 relative; the 5th, next to the noise floor, is 0.35 % low.
@@ -221,51 +231,28 @@ def test_word_vectors_weight_the_singular_values():
     assert word_vectors(u, np.array([4.0, 9.0]), 0.5).dtype == np.float32
 
 
-def test_ordered_sum_adds_every_partition_in_a_fixed_tree(spark):
-    from w2v_spark.svd import ordered_sum
-
-    rng = np.random.default_rng(0)
-    arrays = [rng.standard_normal(50) * 10.0 ** rng.integers(-8, 8) for _ in range(11)]
-    parts = spark.sparkContext.parallelize(arrays, 11)
-    # Eleven partitions, fan-in 2: three tree levels. The tree's grouping, computed here directly.
-    level = list(arrays)
-    while len(level) > 2:
-        level = [level[i] + level[i + 1] if i + 1 < len(level) else level[i].copy()
-                 for i in range(0, len(level), 2)]
-    expected = level[0] + level[1]
-    results = [ordered_sum(parts, fan_in=2) for _ in range(3)]
-    assert all(r.tobytes() == expected.tobytes() for r in results)
-    assert ordered_sum(parts, fan_in=16).tobytes() == _serial(arrays).tobytes()
-
-
-def _serial(arrays):
-    total = arrays[0].copy()
-    for a in arrays[1:]:
-        total = total + a
-    return total
-
-
-def test_svd_blocks_are_bounded_in_size_and_give_the_same_factors(spark):
-    # A partition of the PPMI matrix is cut into blocks of about block_entries entries (one Arrow
-    # batch more at most), so no worker or JVM handles one the size of the whole partition.
+def test_row_blocks_cover_the_matrix_in_bounded_ranges_and_products_do_not_depend_on_the_cut(spark):
+    # Cut into many row ranges (block_entries 40) or few (2 partitions), A @ X has the same bits:
+    # every row is computed whole by one task, over its entries in column order.
     rng = np.random.default_rng(6)
-    dense = rng.random((40, 40)) * (rng.random((40, 40)) < 0.3)
+    dense = rng.random((45, 30)) * (rng.random((45, 30)) < 0.3)
     frame = _sparse_frame(spark, dense)
-    key = "spark.sql.execution.arrow.maxRecordsPerBatch"
-    before = spark.conf.get(key)
-    spark.conf.set(key, "16")  # small batches, so that a partition makes several blocks
+    many = sparse_blocks(frame, dense.shape, partitions=2, block_entries=40)
+    few = sparse_blocks(frame, dense.shape, partitions=2, block_entries=10**9)
     try:
-        bounded = sparse_blocks(frame, dense.shape, partitions=2, block_entries=40)
-        sizes = bounded.map(lambda block: block.nnz).collect()
-        whole = sparse_blocks(frame, dense.shape, partitions=2, block_entries=10**9)
-        assert whole.count() == 2
-        found = [randomized_svd(b, dense.shape, rank=5, oversample=10, power_iterations=2, seed=2)
-                 for b in (bounded, whole)]
+        blocks = sorted(many.blocks.collect(), key=lambda item: item[0])
+        assert len(blocks) == -(-np.count_nonzero(dense) // 40) and few.count() == 2
+        starts = [start for start, _ in blocks]
+        heights = [block.shape[0] for _, block in blocks]
+        assert starts[0] == 0 and all(a + h == b for a, h, b in zip(starts, heights, starts[1:]))
+        assert starts[-1] + heights[-1] == 45  # consecutive ranges covering every row
+        assert all(block.shape[1] == 30 for _, block in blocks)
+        np.testing.assert_array_equal(
+            np.vstack([block.toarray() for _, block in blocks]), dense)
+        dense_x = rng.standard_normal((30, 7))
+        product = many.multiply(dense_x, piece_elements=7 * 3)  # pieces of 3 rows
+        assert product.tobytes() == few.multiply(dense_x).tobytes()
+        np.testing.assert_allclose(product, dense @ dense_x, rtol=1e-12)
     finally:
-        spark.conf.set(key, before)
-        bounded.unpersist()
-        whole.unpersist()
-    assert len(sizes) > 4 and sum(sizes) == np.count_nonzero(dense)
-    assert max(sizes[:-1]) < 40 + 16
-    for got, expected in zip(found[0], found[1], strict=True):
-        np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12)
+        many.unpersist()
+        few.unpersist()

@@ -71,6 +71,15 @@ def test_neighbors_command_writes_parquet_atomically(spark, small, tmp_path):
     assert main(["neighbors", "--embeddings", str(root), "--output", str(out)]) == 4  # exists
 
 
+def test_neighbors_of_chosen_words_names_those_it_does_not_know(spark, small, tmp_path, caplog):
+    root, _ = small
+    out = tmp_path / "some"
+    assert main(["neighbors", "--embeddings", str(root), "--output", str(out), "--topn", "2",
+                 "--words", "w3,nope,w5,zilch"]) == 0
+    assert sorted(set(pq.read_table(out / "neighbors").column("word").to_pylist())) == ["w3", "w5"]
+    assert "neighbors: not in the vocabulary, no rows for: nope, zilch" in caplog.text
+
+
 def test_report_of_a_run_with_both_methods(spark, topic_corpus, tmp_path, capsys):
     run = tmp_path / "both"
     assert main(["train", "--input", topic_corpus, "--output", str(run),

@@ -1,6 +1,7 @@
 """End to end through the CLI entry point on the shared local[2] session: real files, real Parquet."""
 
 import json
+import logging
 import math
 
 import numpy as np
@@ -93,6 +94,7 @@ def test_jobs_of_a_run_share_one_job_group(spark, corpus, tmp_path):
 
 def test_cbow_learns_the_topics_and_refuses_stratified_partitions(spark, corpus, tmp_path, capsys,
                                                                   caplog):
+    caplog.set_level(logging.INFO, logger="w2v_spark")
     out = tmp_path / "cbow"
     # The default partition mode ("auto") picks averaging for CBOW, and says so.
     assert main(["train", "--input", corpus, "--output", str(out), *FAST, "--set", "sgns.model=cbow",

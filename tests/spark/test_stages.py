@@ -1,12 +1,14 @@
 """tokenize, count_words/build_vocab and encode against small inline DataFrames (chispa)."""
 
 import math
+import unicodedata
 
 import pytest
 from chispa import assert_approx_df_equality, assert_df_equality
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
+from w2v_spark.config import REFERENCE_TOKEN_PATTERN
 from w2v_spark.encode import encode
 from w2v_spark.schemas import ENCODED, TOKENS, VOCAB
 from w2v_spark.tokenize import tokenize
@@ -26,7 +28,7 @@ def _tokens(spark, *docs):
     return spark.createDataFrame(list(enumerate(docs)), TOKENS)
 
 
-def test_tokenize_reference_pattern_lowercases_and_drops_empty_lines(spark):
+def test_tokenize_lowercases_and_drops_empty_lines(spark):
     lines = _lines(spark, "The King's men, 1861!", "", None, "  ...  ", "Don't STOP")
     result = lines.transform(tokenize)
     expected = _tokens(spark, ["the", "king's", "men", "1861"], ["don't", "stop"])
@@ -35,13 +37,47 @@ def test_tokenize_reference_pattern_lowercases_and_drops_empty_lines(spark):
     assert ids == sorted(ids) and len(set(ids)) == 2
 
 
-def test_tokenize_unicode_with_a_letter_class_pattern(spark):
+def test_tokenize_unicode_by_default_and_the_ascii_reference_pattern(spark):
     lines = _lines(spark, "Café «naïve» ÜBER straße — 東京 tokyo")
-    default = lines.transform(tokenize).first().tokens
-    # The reference pattern is ASCII: accented words split, non-Latin text vanishes.
-    assert default == ["caf", "na", "ve", "ber", "stra", "e", "tokyo"]
-    letters = lines.transform(tokenize, token_pattern=r"[\p{L}\p{N}]+").first().tokens
-    assert letters == ["café", "naïve", "über", "straße", "東京", "tokyo"]
+    assert lines.transform(tokenize).first().tokens == [
+        "café", "naïve", "über", "straße", "東京", "tokyo"]
+    # The reference pattern (the benchmarks' tokenization) is ASCII: accented words split,
+    # non-Latin text vanishes.
+    ascii_tokens = lines.transform(tokenize, token_pattern=REFERENCE_TOKEN_PATTERN,
+                                   normalization="none").first().tokens
+    assert ascii_tokens == ["caf", "na", "ve", "ber", "stra", "e", "tokyo"]
+
+
+# Sentences of ours, with the tokens a reader expects (lower-cased, marks kept, apostrophes
+# inside words): French, German, Russian (ё, й: a letter + a combining mark in NFD), Greek
+# (accents; a capital sigma that lower-cases to the final form at a word's end).
+MULTILINGUAL = [
+    ("L'étudiant aîné n'a pas mangé le gâteau, à Noël.",
+     ["l'étudiant", "aîné", "n'a", "pas", "mangé", "le", "gâteau", "à", "noël"]),
+    ("Der Bürgermeister öffnet die Tür für Jürgen und Käthe.",
+     ["der", "bürgermeister", "öffnet", "die", "tür", "für", "jürgen", "und", "käthe"]),
+    ("Мой сосед продаёт старый чайник за 300 рублей.",
+     ["мой", "сосед", "продаёт", "старый", "чайник", "за", "300", "рублей"]),
+    ("Η ΣΟΦΊΑ του γέροντα είναι σπάνια στις μέρες μας.",
+     ["η", "σοφία", "του", "γέροντα", "είναι", "σπάνια", "στις", "μέρες", "μας"]),
+]
+
+
+@pytest.mark.parametrize("form", ["NFC", "NFD"])
+def test_tokenize_keeps_words_of_every_script_whole_in_composed_or_decomposed_text(spark, form):
+    lines = _lines(spark, *[unicodedata.normalize(form, text) for text, _ in MULTILINGUAL])
+    found = [row.tokens for row in lines.transform(tokenize).orderBy("doc_id").collect()]
+    # NFD text comes out composed (NFKC): the same tokens, the same strings, as NFC text.
+    assert found == [tokens for _, tokens in MULTILINGUAL]
+    if form == "NFD":  # without normalization the marks stay apart: other strings
+        raw = lines.transform(tokenize, normalization="none").orderBy("doc_id").first().tokens
+        assert raw != MULTILINGUAL[0][1] and len(raw) == len(MULTILINGUAL[0][1])
+
+
+def test_tokenize_nfkc_folds_compatibility_characters_and_nfc_keeps_them(spark):
+    lines = _lines(spark, "ﬁne ２０２６ Ⅻ")  # a ligature, full-width digits, a Roman numeral
+    assert lines.transform(tokenize).first().tokens == ["fine", "2026", "xii"]
+    assert lines.transform(tokenize, normalization="NFC").first().tokens == ["ﬁne", "２０２６", "ⅻ"]
 
 
 def test_tokenize_options(spark):

@@ -16,7 +16,8 @@ def test_defaults_are_the_documented_contract():
     assert (sgns.vector_size, sgns.window, sgns.negative, sgns.epochs) == (100, 5, 5, 5)
     assert (sgns.alpha, sgns.min_alpha, sgns.ns_exponent) == (0.025, 0.0001, 0.75)
     assert (config.vocab.min_count, config.vocab.sample) == (5, 1e-3)
-    assert config.tokenize.token_pattern == "[a-z0-9]+(?:'[a-z]+)?"
+    assert config.tokenize.token_pattern == r"[\p{L}\p{N}][\p{L}\p{M}\p{N}]*(?:'[\p{L}\p{M}]+)?"
+    assert (config.tokenize.normalization, config.tokenize.lowercase) == ("NFKC", True)
 
 
 def test_shipped_configs_load_and_default_toml_equals_code_defaults():
