@@ -388,7 +388,7 @@ def _version() -> str:
         return "unknown (not installed)"
 
 
-def _not_py4j_chatter(record: logging.LogRecord) -> bool:
+def _not_bridge_chatter(record: logging.LogRecord) -> bool:
     return record.levelno >= logging.WARNING or f"{os.sep}py4j{os.sep}" not in record.pathname
 
 
@@ -400,8 +400,8 @@ def main(argv: list[str] | None = None) -> int:
     # py4j logs (some of it on the root logger) every connection it closes, and a traceback per
     # call to a JVM that died: noise around the one line that says what happened.
     for handler in logging.getLogger().handlers:
-        if _not_py4j_chatter not in handler.filters:  # main() may run many times in a process
-            handler.addFilter(_not_py4j_chatter)
+        if _not_bridge_chatter not in handler.filters:  # main() may run many times in a process
+            handler.addFilter(_not_bridge_chatter)
     args = None
     try:
         args = build_parser().parse_args(argv)

@@ -118,11 +118,11 @@ def _write_file(target: str, chunks: Iterator[bytes]) -> str:
     return target
 
 
-def read_lines(spark: SparkSession, path: str, config: InputConfig) -> tuple[DataFrame, str]:
+def read_lines(spark: SparkSession, path: str, config: InputConfig) -> tuple[DataFrame, str, int]:
     """Open the corpus at ``path`` as a DataFrame with one string column.
 
     Text files (optionally .gz/.bz2, or a directory of them) give one row per line; Parquet gives
-    the column ``config.column``. Returns ``(lines, column name)``.
+    the column ``config.column``. Returns ``(lines, column name, bytes read)``.
     """
     fs = FileSystem(spark, path)
     if not fs.exists(path):
@@ -134,10 +134,9 @@ def read_lines(spark: SparkSession, path: str, config: InputConfig) -> tuple[Dat
         # A directory is read with its subdirectories (Spark alone would take their names for
         # partition columns, or refuse the mix of files and directories).
         lines = spark.read.option("recursiveFileLookup", "true").text(path)
-        _log_files(fs, path, lines)
-        return lines, "value"
+        return lines, "value", _log_files(fs, path, lines)
     lines = spark.read.parquet(path)
-    _log_files(fs, path, lines)
+    size = _log_files(fs, path, lines)
     if config.column not in lines.columns:
         raise InputDataError(
             f"input {path} has no column {config.column!r} (columns: {', '.join(lines.columns)}); "
@@ -145,12 +144,12 @@ def read_lines(spark: SparkSession, path: str, config: InputConfig) -> tuple[Dat
         )
     if dict(lines.dtypes)[config.column] != "string":
         raise InputDataError(f"input column {config.column!r} must be a string column")
-    return lines.select(config.column), config.column
+    return lines.select(config.column), config.column, size
 
 
-def _log_files(fs: FileSystem, path: str, lines: DataFrame) -> None:
+def _log_files(fs: FileSystem, path: str, lines: DataFrame) -> int:
     """Say what the job reads: how many files, how many bytes, and how many of the files sit in
-    subdirectories of a directory input."""
+    subdirectories of a directory input. Returns the bytes."""
     files = lines.inputFiles()
     size = fs.size(path)
     nested = 0
@@ -159,6 +158,7 @@ def _log_files(fs: FileSystem, path: str, lines: DataFrame) -> None:
         nested = sum(1 for f in files if "/" in urlparse(f).path[len(root):].strip("/"))
     log.info("input: %d file(s), %.1f MB%s", len(files), size / 1e6,
              f", {nested} of them in subdirectories (read recursively)" if nested else "")
+    return size
 
 
 def _has_parquet(fs: FileSystem, path: str) -> bool:

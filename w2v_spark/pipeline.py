@@ -176,12 +176,12 @@ def _run(spark: SparkSession, config: JobConfig, input_path: str, output: io.Out
 def _read_corpus(spark: SparkSession, config: JobConfig, input_path: str, timer: Split) -> Corpus:
     sc = spark.sparkContext
     tok = config.tokenize
-    lines, column = io.read_lines(spark, input_path, config.input)
+    lines, column, input_bytes = io.read_lines(spark, input_path, config.input)
     with timer("input check"):
         sc.setJobDescription("checking the input")
         input_stats = _check_input(lines, column, input_path, config.input.max_line_length,
                                    config.tokenize,
-                                   input_bytes=io.FileSystem(spark, input_path).size(input_path))
+                                   input_bytes=input_bytes)
     documents = lines.transform(
         tokenize, column=column, normalization=tok.normalization, lowercase=tok.lowercase,
         token_pattern=tok.token_pattern,
