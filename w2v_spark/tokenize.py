@@ -43,7 +43,7 @@ def tokenize(
     Input: any DataFrame with a string column ``column``.
     Output schema (``schemas.TOKENS``)::
 
-        doc_id  long            unique, increasing in input order for a given input partitioning
+        doc_id  long            xxhash64 of the tokens (equal documents share it)
         tokens  array<string>   non-empty
     """
     text: Column = normalized(F.col(column), normalization)
@@ -60,16 +60,18 @@ def tokenize(
 
 def split_long_documents(token_arrays: DataFrame, max_sentence_length: int) -> DataFrame:
     """``tokens array<string>`` rows (non-empty) → ``schemas.TOKENS``: rows longer than
-    ``max_sentence_length`` become consecutive documents of at most that many tokens, each with
-    its own ``doc_id``."""
+    ``max_sentence_length`` become consecutive documents of at most that many tokens.
+
+    ``doc_id`` is a hash of the document's tokens, not of where it sits in the input: the
+    training layout (:func:`~w2v_spark.train.spread_documents`) deals and orders documents by it,
+    so the same corpus trains the same bits however its files are split into partitions (a
+    cluster's default parallelism, ``spark.sql.files.maxPartitionBytes``, a directory instead of
+    one file). Equal documents share a ``doc_id``, and their order among themselves changes
+    nothing."""
     chunk_starts = F.sequence(F.lit(0), F.size("tokens") - 1, F.lit(max_sentence_length))
     return (
         token_arrays.select(F.explode(chunk_starts).alias("start"), "tokens")
         .select(F.slice("tokens", F.col("start") + 1, max_sentence_length).alias("tokens"))
-        # Assigned after the explode, so every slice gets its own id; no shuffle happens before
-        # it, so the ids are a deterministic function of the input and its partitioning.
-        .select(
-            F.monotonically_increasing_id().alias("doc_id"),
-            F.coalesce("tokens", F.array().cast("array<string>")).alias("tokens"),
-        )
+        .select(F.coalesce("tokens", F.array().cast("array<string>")).alias("tokens"))
+        .select(F.xxhash64("tokens").alias("doc_id"), "tokens")
     )

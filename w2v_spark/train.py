@@ -57,8 +57,12 @@ def _pack_batches(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]
 def spread_documents(documents: DataFrame, partitions: int) -> DataFrame:
     """The layout :func:`pack_corpus` trains on: documents hash-partitioned by ``doc_id`` into
     ``partitions`` (so each partition sees the whole corpus's mix of topics), in ``doc_id`` order
-    within a partition. Any DataFrame with a ``doc_id`` column (tokens or word ids)."""
-    return documents.repartition(partitions, "doc_id").sortWithinPartitions("doc_id")
+    within a partition — a function of the documents alone, since ``doc_id`` hashes their tokens
+    (:func:`~w2v_spark.tokenize.split_long_documents`). Any DataFrame with a ``doc_id`` column and
+    a ``tokens`` or ``ids`` column, which orders documents that share a ``doc_id`` (equal ones,
+    or a 64-bit hash collision)."""
+    content = "tokens" if "tokens" in documents.columns else "ids"
+    return documents.repartition(partitions, "doc_id").sortWithinPartitions("doc_id", content)
 
 
 def pack_corpus(documents: DataFrame, words: Sequence[str], partitions: int, *,

@@ -3,6 +3,7 @@
 import json
 import logging
 import math
+from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -81,6 +82,31 @@ def test_same_seed_same_vectors_other_seed_different(spark, corpus, trained, tmp
     assert main(["train", "--input", corpus, "--output", str(other), *FAST,
                  "--set", "sgns.seed=2"]) == 0
     assert not first.column("vector").equals(pq.read_table(other / "embeddings").column("vector"))
+
+
+def test_the_same_corpus_split_otherwise_trains_the_same_bits(spark, corpus, trained, tmp_path):
+    """Documents are dealt and ordered by a hash of their tokens, so neither the input's split
+    size nor its files' order and number change the model."""
+    small_splits = tmp_path / "small-splits"
+    spark.conf.set("spark.sql.files.maxPartitionBytes", "4096")
+    try:
+        # The case this covers: the one file is read as many partitions, not one.
+        assert spark.read.text(corpus).rdd.getNumPartitions() > 10
+        assert main(["train", "--input", corpus, "--output", str(small_splits), *FAST]) == 0
+    finally:
+        spark.conf.unset("spark.sql.files.maxPartitionBytes")
+    assert spark.read.text(corpus).rdd.getNumPartitions() == 1
+    # The same lines in three files of a directory, in another order.
+    lines = Path(corpus).read_text(encoding="utf-8").splitlines(keepends=True)[::-1]
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    for k in range(3):
+        (parts / f"part-{k}.txt").write_text("".join(lines[k::3]), encoding="utf-8")
+    directory = tmp_path / "directory"
+    assert main(["train", "--input", str(parts), "--output", str(directory), *FAST]) == 0
+    first = pq.read_table(trained / "embeddings")
+    for out in (small_splits, directory):
+        assert pq.read_table(out / "embeddings").equals(first), out.name
 
 
 def test_jobs_of_a_run_share_one_job_group(spark, corpus, tmp_path):
