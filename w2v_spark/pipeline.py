@@ -160,6 +160,9 @@ def _run(spark: SparkSession, config: JobConfig, input_path: str, output: io.Out
         "vocabulary": {"size": len(corpus.words), "tokens": int(corpus.counts.sum()),
                        "most_frequent": corpus.words[:10]},
         "timings_seconds": timer.rounded(),
+        # What the run had, where spark-submit or spark-defaults.conf overrode [spark.conf].
+        "spark": {"master": spark.sparkContext.master,
+                  "conf": {key: spark.conf.get(key, None) for key in sorted(config.spark.conf)}},
         "outputs": {},
         "versions": driver_versions,
         "executor_versions": executor_versions(spark, driver_versions),

@@ -7,17 +7,18 @@ import hashlib
 import logging
 import os
 import re
+import shlex
 import shutil
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from subprocess import Popen
 
 import pyspark
-from pyspark import SparkConf, SparkContext
+from pyspark import SparkContext
 from pyspark.find_spark_home import _find_spark_home
 from pyspark.sql import SparkSession
 
@@ -264,35 +265,131 @@ def publish_class_archive(archive: ClassArchive, jvm: Popen | None) -> None:
 
 def launched_by_spark_submit() -> bool:
     """spark-submit starts the JVM first and hands the Python driver its gateway port."""
-    return "PYSPARK_GATEWAY_PORT" in os.environ or SparkConf().contains("spark.master")
+    return "PYSPARK_GATEWAY_PORT" in os.environ
+
+
+#: Settings of the driver's own JVM: they take effect only when the JVM starts.
+DRIVER_JVM_KEYS = ("spark.driver.memory", "spark.driver.extraJavaOptions",
+                   "spark.driver.defaultJavaOptions", "spark.driver.extraClassPath",
+                   "spark.driver.extraLibraryPath")
+
+_PROPERTY = re.compile(r"\s*([^\s=:#!][^\s=:]*)\s*[=:\s]\s*(.*?)\s*")
+
+
+def launcher_settings(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """What Spark's launcher will set when pyspark starts a JVM for ``python -m w2v_spark``:
+    ``spark-defaults.conf`` (in ``SPARK_CONF_DIR``, else ``SPARK_HOME/conf``, else the pyspark
+    package's ``conf/``) and ``--conf``, ``--master``, ``--driver-memory`` ... in
+    ``PYSPARK_SUBMIT_ARGS``, the latter winning, as in ``spark-submit``. Both win over the TOML's
+    ``[spark.conf]``."""
+    environ = os.environ if environ is None else environ
+    home = environ.get("SPARK_HOME") or str(Path(pyspark.__file__).parent)
+    directory = Path(environ.get("SPARK_CONF_DIR") or Path(home) / "conf")
+    settings: dict[str, str] = {}
+    try:
+        text = (directory / "spark-defaults.conf").read_text(encoding="utf-8")
+    except OSError:
+        text = ""
+    for line in text.splitlines():
+        match = _PROPERTY.fullmatch(line)
+        if match and match.group(1).startswith("spark."):
+            settings[match.group(1)] = match.group(2)
+    args = shlex.split(environ.get("PYSPARK_SUBMIT_ARGS", ""))
+    for flag, value in zip(args, args[1:], strict=False):
+        if flag == "--conf" and "=" in value:
+            key, _, setting = value.partition("=")
+            settings[key] = setting
+        elif flag in _SUBMIT_FLAGS:
+            settings[_SUBMIT_FLAGS[flag]] = value
+    return settings
+
+
+#: spark-submit's own flags for settings (the rest go through ``--conf``).
+_SUBMIT_FLAGS = {"--master": "spark.master", "--name": "spark.app.name",
+                 "--driver-memory": "spark.driver.memory",
+                 "--executor-memory": "spark.executor.memory",
+                 "--executor-cores": "spark.executor.cores",
+                 "--num-executors": "spark.executor.instances",
+                 "--total-executor-cores": "spark.cores.max"}
+
+
+def _setting(value) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _join_spark_submit(config: SparkConfig) -> SparkSession:
+    """Under ``spark-submit``: its settings (``--conf``, ``--driver-memory``,
+    ``spark-defaults.conf``) win over the TOML's ``[spark.conf]``, which fills in only what they
+    left unset. spark-submit's settings reach only the JVM, so the session starts with them alone;
+    then the TOML's missing settings apply — a runtime setting directly, a static one by
+    starting the SparkContext again with it (logged), a setting of the driver's JVM
+    (``spark.driver.memory`` ...) not at all, with a warning: that JVM is running. Of our own
+    defaults (:func:`default_conf`) only the runtime ones apply: the static ones (the workers'
+    environment, local mode's shuffle settings) are tuning, not worth a second SparkContext."""
+    spark = SparkSession.builder.getOrCreate()
+    given = dict(spark.sparkContext.getConf().getAll())
+    overridden = [f"{key} = {given[key]}" for key, value in config.conf.items()
+                  if key in given and given[key] != _setting(value)]
+    if overridden:
+        log.info("spark-submit's settings win over [spark.conf]: %s", ", ".join(overridden))
+    missing = {key: _setting(value) for key, value in config.conf.items() if key not in given}
+    for key in [key for key in missing if key in DRIVER_JVM_KEYS]:
+        log.warning("[spark.conf] %s = %s not applied: spark-submit started the driver's JVM "
+                    "already; pass it to spark-submit (--driver-memory, --conf)", key,
+                    missing.pop(key))
+    static = {key: value for key, value in missing.items() if not spark.conf.isModifiable(key)}
+    if static:
+        log.info("[spark.conf] %s: not set by spark-submit; starting the SparkContext again "
+                 "with them", ", ".join(f"{key} = {value}" for key, value in static.items()))
+        spark.stop()
+        builder = SparkSession.builder
+        for key, value in static.items():
+            builder = builder.config(key, value)
+        spark = builder.getOrCreate()
+    for key, value in {**SQL_CONF, **missing}.items():
+        if key not in static and key not in given:
+            spark.conf.set(key, value)
+    return spark
 
 
 def build_session(config: SparkConfig, archive: ClassArchive | None = None) -> SparkSession:
     """Start (or join) the SparkSession.
 
-    Under ``spark-submit`` the master and resources come from spark-submit and ``spark.master``
-    here is ignored; under ``python -m w2v_spark`` it is used. Executors run the same Python as the
+    Settings come, highest first, from ``spark-submit`` (its ``--conf``, ``--driver-memory``,
+    ``--master``, ``spark-defaults.conf``) or, for a JVM pyspark starts, from
+    ``spark-defaults.conf`` and ``PYSPARK_SUBMIT_ARGS`` (:func:`launcher_settings`); then the
+    TOML's ``[spark]`` / ``[spark.conf]``; then our defaults (:func:`default_conf`). An active
+    session (a notebook's, the tests') is joined as it is. Executors run the same Python as the
     driver unless ``PYSPARK_PYTHON`` says otherwise. ``archive``: the driver JVM maps (or dumps)
     it; only for a JVM this process starts.
     """
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     keep_freed_memory()
-    builder = SparkSession.builder.appName(config.app_name)
-    if not launched_by_spark_submit():
+    if launched_by_spark_submit() and SparkSession.getActiveSession() is None:
+        spark = _join_spark_submit(config)
+        return _started(spark)
+    launcher = launcher_settings()
+    shadowed = sorted(key for key in config.conf if key in launcher)
+    if shadowed:
+        log.info("spark-defaults.conf / PYSPARK_SUBMIT_ARGS win over [spark.conf]: %s",
+                 ", ".join(f"{key} = {launcher[key]}" for key in shadowed))
+    conf = {key: value for key, value in config.conf.items() if key not in launcher}
+    master = launcher.get("spark.master", config.master)
+    builder = SparkSession.builder
+    if "spark.app.name" not in launcher:
+        builder = builder.appName(config.app_name)
+    if "spark.master" not in launcher:
         builder = builder.master(config.master)
-    conf = dict(config.conf)
     if archive is not None:
         own = conf.get("spark.driver.extraJavaOptions", "")
         conf["spark.driver.extraJavaOptions"] = f"{own} {archive.java_options()}".strip()
     # Our one log line per stage/epoch is the progress report; the console bar garbles logs.
-    builder = builder.config("spark.ui.showConsoleProgress", "false")
-    submitted = SparkConf()  # spark-submit's and spark-defaults' settings win over our defaults
-    master = submitted.get("spark.master") if launched_by_spark_submit() else config.master
-    for key, value in default_conf(master or "").items():
-        if key not in conf and not submitted.contains(key):
+    defaults = {"spark.ui.showConsoleProgress": "false", **default_conf(master)}
+    for key, value in defaults.items():
+        if key not in conf and key not in launcher:
             builder = builder.config(key, value)
     for key, value in conf.items():
-        builder = builder.config(key, str(value).lower() if isinstance(value, bool) else str(value))
+        builder = builder.config(key, _setting(value))
     try:
         spark = builder.getOrCreate()
     except Exception as err:  # noqa: BLE001 - the launcher raises a bare RuntimeError/PySparkException
@@ -301,6 +398,10 @@ def build_session(config: SparkConfig, archive: ClassArchive | None = None) -> S
                 "could not start Spark: Java 17 or newer is required (install a JDK and set JAVA_HOME)"
             ) from None
         raise
+    return _started(spark)
+
+
+def _started(spark: SparkSession) -> SparkSession:
     spark.sparkContext.setLogLevel("WARN")
     _quiet(spark, "org.apache.spark.sql.execution.window.WindowExec")  # vocabulary ids: by design
     log.info("Spark %s, master %s, default parallelism %d", spark.version,

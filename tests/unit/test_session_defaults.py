@@ -6,7 +6,13 @@ import sys
 
 import pytest
 
-from w2v_spark.session import LOCAL_MODE_CONF, PYTHON_WORKER_ENV, SQL_CONF, default_conf
+from w2v_spark.session import (
+    LOCAL_MODE_CONF,
+    PYTHON_WORKER_ENV,
+    SQL_CONF,
+    default_conf,
+    launcher_settings,
+)
 
 
 def test_local_masters_get_uncompressed_shuffles_and_clusters_keep_sparks_defaults():
@@ -75,3 +81,27 @@ def test_the_driver_keeps_freed_memory_for_the_next_model():
     assert took == "True" and kept_mb >= 15  # the 16 MB stay, for the next epoch's slices
     took, kept_mb = probe("default")
     assert kept_mb < 15  # glibc's default: a block that large is unmapped when freed
+
+
+def test_launcher_settings_read_spark_defaults_then_pyspark_submit_args(tmp_path):
+    """What wins over the TOML when pyspark starts the JVM: spark-defaults.conf's properties
+    (whitespace, ``=`` or ``:`` separated; comments and non-Spark keys ignored), overridden by
+    PYSPARK_SUBMIT_ARGS's ``--conf`` and ``--driver-memory``."""
+    (tmp_path / "spark-defaults.conf").write_text(
+        "# cluster defaults\n"
+        "spark.executor.memory     4g\n"
+        "spark.driver.memory=2g\n"
+        "spark.sql.shuffle.partitions : 400\n"
+        "\n"
+        "! another comment\n"
+        "other.key 1\n", encoding="utf-8")
+    environ = {"SPARK_CONF_DIR": str(tmp_path),
+               "PYSPARK_SUBMIT_ARGS": "--master local[3] --driver-memory 512m "
+                                      "--conf spark.executor.cores=4 "
+                                      "--conf 'spark.executor.extraJavaOptions=-Da=1 -Db=2' "
+                                      "pyspark-shell"}
+    assert launcher_settings(environ) == {
+        "spark.master": "local[3]", "spark.executor.memory": "4g", "spark.driver.memory": "512m",
+        "spark.sql.shuffle.partitions": "400", "spark.executor.cores": "4",
+        "spark.executor.extraJavaOptions": "-Da=1 -Db=2"}
+    assert launcher_settings({"SPARK_CONF_DIR": str(tmp_path / "none")}) == {}
