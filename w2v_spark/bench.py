@@ -4,11 +4,11 @@
         [--partitions 1,2,4] [--gensim-workers 1,2] [--mllib-partitions 2] [--repeats 1]
         [--set section.key=value ...] [--out FILE.md]
 
-Systems: ``ours`` is the whole Spark job per partition count; ``kernel`` our NumPy kernel alone in
-one process (no Spark); ``gensim`` gensim 4.4 skip-gram; ``mllib`` pyspark.ml's Word2Vec;
-``ppmi`` our count-based job (``python -m w2v_spark ppmi``) per partition count; ``ppmi-ref`` a
-single-process NumPy/SciPy PPMI-SVD with ARPACK (the reference of ANCHORS.md). Ratios are to
-gensim, or to the PPMI-SVD reference when gensim is not run.
+Systems: ``ours`` is the whole Spark job per partition count; ``kernel`` our kernel alone in one
+process (no Spark; ``sgns.kernel`` on ``sgns.threads`` threads); ``gensim`` gensim 4.4 skip-gram;
+``mllib`` pyspark.ml's Word2Vec; ``ppmi`` our count-based job (``python -m w2v_spark ppmi``) per
+partition count; ``ppmi-ref`` a single-process NumPy/SciPy PPMI-SVD with ARPACK (the reference of
+ANCHORS.md). Ratios are to gensim, or to the PPMI-SVD reference when gensim is not run.
 
 Every system sees the same documents (the reference tokenization, documents split at
 ``tokenize.max_sentence_length`` tokens) and the same hyperparameters. Runs alternate between
@@ -362,7 +362,8 @@ def gensim_child(documents_path: str, workers: int, overrides: list[str], out: s
 
 def kernel_child(documents_path: str, overrides: list[str], out: str) -> None:
     """Our kernel alone, one process, no Spark: vocabulary, subsampling table, noise table and
-    ``config.sgns.epochs`` passes of :func:`~w2v_spark.sgns.train_partition` over all documents."""
+    ``config.sgns.epochs`` passes of :func:`~w2v_spark.sgns.train_partition` over all documents,
+    with ``sgns.kernel`` (numba when installed) on ``sgns.threads`` threads (1 for ``"auto"``)."""
     from w2v_spark.sampling import build_noise_table
     from w2v_spark.sgns import TrainSettings, train_partition
     from w2v_spark.train import initial_model
@@ -382,12 +383,15 @@ def kernel_child(documents_path: str, overrides: list[str], out: str) -> None:
     keep = np.minimum(1.0, (np.sqrt(counts / threshold) + 1) * threshold / counts).astype(np.float32)
     noise = build_noise_table(counts, s.ns_exponent)
     syn0, syn1 = initial_model(len(words), s.vector_size, s.seed)
-    settings = TrainSettings(s.window, s.negative, s.alpha, s.min_alpha, s.batch_centers)
+    settings = TrainSettings(s.window, s.negative, s.alpha, s.min_alpha, s.batch_centers,
+                             kernel=s.resolved_kernel(), threads=s.resolved_threads(1))
+    started = time.perf_counter()
     for epoch in range(s.epochs):
         train_partition(syn0, syn1, ids, offsets, keep_probability=keep, noise=noise,
                         settings=settings, progress=(epoch / s.epochs, (epoch + 1) / s.epochs),
                         rng=np.random.default_rng(np.random.SeedSequence([s.seed, epoch, 0])))
-    write_result(out, words, counts, syn0, sum(len(d) for d in documents), s.epochs)
+    write_result(out, words, counts, syn0, sum(len(d) for d in documents), s.epochs,
+                 train_seconds=time.perf_counter() - started)
 
 
 def ppmi_reference_child(documents_path: str, overrides: list[str], out: str) -> None:
@@ -495,7 +499,10 @@ def run_ppmi_reference(documents_path: Path, overrides: list[str], workdir: Path
 
 
 def run_kernel(documents_path: Path, overrides: list[str], workdir: Path) -> Result:
-    return _run_child("w2v_spark NumPy kernel alone (1 process, no Spark)", "kernel",
+    sgns = load_config(None, overrides).sgns
+    threads = sgns.resolved_threads(1)
+    return _run_child(f"w2v_spark {sgns.resolved_kernel()} kernel alone, {threads} thread"
+                      f"{'' if threads == 1 else 's'} (1 process, no Spark)", "kernel",
                       documents_path, overrides, workdir)
 
 

@@ -133,6 +133,7 @@ class SgnsConfig:
     kernel: str = "auto"
     model: str = "skipgram"
     loss: str = "negative_sampling"
+    threads: int | str = "auto"
 
     def __post_init__(self):
         _require(self.vector_size >= 1, "sgns.vector_size", f"must be ≥ 1, got {self.vector_size}")
@@ -166,6 +167,32 @@ class SgnsConfig:
             "sgns.kernel",
             f"must be 'auto', 'numpy' or 'numba', got {self.kernel!r}",
         )
+        _require(
+            self.threads == "auto" or (type(self.threads) is int and 1 <= self.threads <= 256),
+            "sgns.threads",
+            f"must be 'auto' or a whole number in [1, 256], got {self.threads!r}",
+        )
+        if self.threads != "auto" and self.threads > 1:
+            _require(self.model == "skipgram" and self.loss == "negative_sampling", "sgns.threads",
+                     f"{self.threads} threads train skip-gram with negative sampling only (a CBOW "
+                     "window or a softmax step cannot be split between threads); use 1 or 'auto'")
+            _require(self.kernel != "numpy", "sgns.threads",
+                     f"{self.threads} threads need the numba kernel (sgns.kernel = 'numpy' runs "
+                     "one thread); use 1 or 'auto'")
+
+    def resolved_threads(self, task_cpus: int) -> int:
+        """Threads per training task: the configured number, or for ``"auto"`` the cores Spark
+        gives a task (``spark.task.cpus``) where the model can use them (skip-gram, negative
+        sampling, numba kernel) and 1 elsewhere. Part of what fixes the bits: the same seed,
+        partitions and threads train the same model."""
+        if self.threads != "auto":
+            if self.threads > 1 and self.resolved_kernel() != "numba":
+                raise ConfigError(f"config sgns.threads: {self.threads} threads need the numba "
+                                  "kernel: pip install 'w2v_spark[numba]', or use 1 or 'auto'")
+            return int(self.threads)
+        splittable = (self.model == "skipgram" and self.loss == "negative_sampling"
+                      and self.resolved_kernel() == "numba")
+        return max(1, task_cpus) if splittable else 1
 
     def resolved_partition_mode(self) -> str:
         """``partition_mode``, with ``"auto"`` → ``"stratified"`` for skip-gram with negative
@@ -335,7 +362,8 @@ def _check_type(key: str, value: Any, expected: Any) -> Any:
     if expected is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if expected is int and isinstance(value, bool) or not isinstance(value, expected):
-        name = "list" if expected is tuple else expected.__name__  # TOML arrays arrive as lists
+        # TOML arrays arrive as lists; a union (int | str) names its members
+        name = "list" if expected is tuple else getattr(expected, "__name__", str(expected))
         raise ConfigError(f"config {key}: expected {name}, got {type(value).__name__} {value!r}")
     return value
 

@@ -50,7 +50,13 @@ from w2v_spark.schemas import EMBEDDINGS, VOCAB
 from w2v_spark.session import training_jit
 from w2v_spark.svd import randomized_svd, sparse_blocks, word_vectors
 from w2v_spark.tokenize import tokenize
-from w2v_spark.train import pack_corpus, reports_as_dicts, spread_documents, train_sgns
+from w2v_spark.train import (
+    pack_corpus,
+    reports_as_dicts,
+    spread_documents,
+    threads_per_trainer,
+    train_sgns,
+)
 from w2v_spark.vocab import build_vocab, count_words
 
 log = logging.getLogger(__name__)
@@ -424,6 +430,7 @@ def _train_sgns(spark, config: JobConfig, corpus: Corpus, output: io.Output, pre
             "partitions": partitions,
             "partition_mode": config.sgns.resolved_partition_mode() if partitions > 1 else "single",
             "kernel": config.sgns.resolved_kernel(),
+            "threads": threads_per_trainer(spark, config.sgns),
             "rounds_per_epoch": config.sgns.rounds(partitions)
             if partitions > 1 and config.sgns.resolved_partition_mode() == "stratified" else 1,
             "epochs": reports_as_dicts(reports),

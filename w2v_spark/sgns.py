@@ -9,7 +9,9 @@ negatives, so one centre's work is a small dense product ``(n_context, d) @ (d, 
 Centres with the same number of context words are stacked into one batched product; updates of a
 whole chunk of centres are applied at once, duplicates summed through a sparse product.
 
-Imports only NumPy and SciPy (no Spark), so it is tested without a JVM.
+Several threads over one model (``TrainSettings.threads``) and windows formed by a compiled
+loop use :mod:`w2v_spark.sgns_numba`, imported only then. Imports only NumPy and SciPy (no
+Spark), so it is tested without a JVM.
 """
 
 from __future__ import annotations
@@ -124,6 +126,7 @@ class TrainSettings:
     kernel: str = "numpy"  # "numpy" (reference) or "numba" (w2v_spark.sgns_numba)
     model: str = "skipgram"  # or "cbow" (NumPy kernel only)
     loss: str = "negative_sampling"  # or "softmax": full softmax over the vocabulary (skip-gram)
+    threads: int = 1  # > 1: that many threads over one model (numba skip-gram only)
 
 
 @dataclass(frozen=True)
@@ -160,7 +163,7 @@ class Windows:
 
 def sample_windows(
     ids: np.ndarray, offsets: np.ndarray, *, keep_probability: np.ndarray, window: int,
-    rng: np.random.Generator,
+    rng: np.random.Generator, compiled: bool | None = None,
 ) -> tuple[Windows, int]:
     """Subsample frequent words, then give every kept word a window of 1..``window`` words each
     side (word2vec's random shrinking), never crossing a document boundary.
@@ -172,6 +175,8 @@ def sample_windows(
         ids: ``(n_tokens,) int32`` word ids of all documents, concatenated.
         offsets: ``(n_documents + 1,) int64``; document ``s`` is ``ids[offsets[s]:offsets[s+1]]``.
         keep_probability: ``(vocab_size,) float32`` subsampling keep chance per word id.
+        compiled: form the windows with numba (:func:`~w2v_spark.sgns_numba.window_groups`) or
+            NumPy; the same arrays either way. By default numba when it is installed.
 
     Returns:
         ``(windows, kept tokens)``.
@@ -182,11 +187,17 @@ def sample_windows(
     kept_before = np.zeros(ids.shape[0] + 1, dtype=np.int32)
     np.cumsum(kept, dtype=np.int32, out=kept_before[1:])
     bounds = kept_before[offsets]  # document boundaries in the kept stream
+    reach = rng.integers(1, window + 1, size=stream.shape[0]).astype(np.int32)
+    if compiled is None:
+        compiled = _numba_available()
+    if compiled:
+        from w2v_spark.sgns_numba import window_groups
+
+        return Windows(*window_groups(stream, bounds, reach)), int(stream.shape[0])
     length = np.diff(bounds)
     doc_start = np.repeat(bounds[:-1], length)
     doc_end = np.repeat(bounds[1:], length)
     position = np.arange(stream.shape[0], dtype=np.int32)
-    reach = rng.integers(1, window + 1, size=stream.shape[0]).astype(np.int32)
     left = np.maximum(doc_start, position - reach)
     right = np.minimum(doc_end - 1, position + reach)
     has_context = right > left
@@ -206,6 +217,14 @@ def sample_windows(
         context=stream[position_of].astype(np.int32, copy=False),
     )
     return windows, int(stream.shape[0])
+
+
+def _numba_available() -> bool:
+    try:
+        import numba  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def step_size(batch_centers: int, vocab_size: int) -> int:
@@ -254,6 +273,10 @@ def train_windows(
             lr = lr_from + (lr_to - lr_from) * first / groups
             _softmax_step(syn0, syn1, windows, first, min(first + batch, groups), lr, stats)
         return
+    if settings.threads > 1:
+        _train_threads(syn0, syn1, windows, noise=noise, settings=settings,
+                       rates=(lr_from, lr_to), rng=rng, stats=stats)
+        return
     # All negatives of these groups in one draw: per-step draws of ~5k ids cost more in call
     # overhead than in sampling (measured: 1.7 s of 31 s of worker time on bench-en, 2 epochs).
     negatives = noise.sample(rng, (groups, settings.negative))
@@ -281,6 +304,91 @@ def train_windows(
         lr = lr_from + (lr_to - lr_from) * first / groups
         last = min(first + batch, groups)
         _train_step(syn0, syn1, windows, first, last, lr, negatives[first:last], settings, stats)
+
+
+def deal_in_bands(rows: int, parts: int, rng: np.random.Generator) -> np.ndarray:
+    """``(rows,) int32`` part of each of ``rows`` rows in frequency order (ids and slice rows
+    both are): the rows are taken ``parts`` at a time and each band is dealt in a random order,
+    so every part gets one row of every frequency band and the parts' masses stay close."""
+    bands = -(-rows // parts)
+    deals = rng.permuted(np.tile(np.arange(parts, dtype=np.int32), (bands, 1)), axis=1)
+    return deals.ravel()[:rows]
+
+
+def part_negatives(noise, rng: np.random.Generator, group_part: np.ndarray,
+                   output_part: np.ndarray, parts: int, negative: int) -> np.ndarray:
+    """``(groups, negative) int32`` negatives of each group, drawn from the noise distribution
+    restricted to the rows of the group's part (an alias table per part over the noise's
+    weights there), part after part.
+
+    Args:
+        noise: a :class:`NoiseTable` over the rows of ``syn1``.
+        group_part: ``(groups,)`` part of each group's centre.
+        output_part: ``(rows,)`` part of each row of ``syn1``.
+    """
+    from w2v_spark.sgns_numba import alias_table
+
+    weights = noise.probability + np.bincount(noise.alias, weights=1.0 - noise.probability,
+                                              minlength=noise.size)
+    negatives = np.empty((group_part.shape[0], negative), np.int32)
+    for part in range(parts):
+        groups = np.flatnonzero(group_part == part)
+        if groups.shape[0] == 0:
+            continue
+        rows = np.flatnonzero(output_part == part)
+        mass = weights[rows]
+        if mass.sum() <= 0:
+            raise ValueError(f"part {part} has centres but no noise mass")
+        table = NoiseTable(*alias_table(mass * (mass.shape[0] / mass.sum())))
+        negatives[groups] = rows[table.sample(rng, (groups.shape[0], negative))]
+    return negatives
+
+
+#: Groups per step of :func:`_train_threads`, per thread: a thread reads the input rows as they
+#: were when the step began, so this bounds how stale they get (the NumPy kernel's steps are
+#: 1024 centres).
+THREAD_STEP_GROUPS = 256
+
+
+def _train_threads(syn0, syn1, windows: Windows, *, noise, settings: TrainSettings,
+                   rates: tuple[float, float], rng: np.random.Generator,
+                   stats: PartitionStats) -> None:
+    """Skip-gram on ``T = settings.threads`` threads over one model, deterministically
+    (:func:`~w2v_spark.sgns_numba.train_groups_threads`).
+
+    The output rows (``syn1``) are dealt into ``T`` parts (:func:`deal_in_bands`); a thread
+    trains the groups whose centre is in its part, with negatives from its part
+    (:func:`part_negatives`), so it alone writes those rows and writes them at once, as the
+    one-thread kernel does. The input rows (``syn0``) are read by every thread: their updates
+    are collected over a step of ``THREAD_STEP_GROUPS`` groups of every thread and added at its
+    end in a fixed order. Same seed, same windows, same ``T`` → the same bits, however the threads
+    run. Every group is trained once, in corpus order within its thread.
+    """
+    from w2v_spark.sgns_numba import train_groups_threads
+
+    threads, groups = settings.threads, windows.groups
+    if groups == 0:
+        return
+    output_part = deal_in_bands(syn1.shape[0], threads, rng)
+    group_part = output_part[windows.centre]
+    negatives = part_negatives(noise, rng, group_part, output_part, threads, settings.negative)
+    part_groups = np.argsort(group_part, kind="stable")  # by part, in corpus order within one
+    part_start = np.concatenate(([0], np.cumsum(np.bincount(group_part, minlength=threads))))
+    step = THREAD_STEP_GROUPS
+    # The most pairs any thread trains in one step: the scratch each thread needs.
+    chunks = np.concatenate([np.arange(part_start[t], part_start[t + 1], step)
+                             for t in range(threads)])
+    capacity = int(np.add.reduceat(np.diff(windows.offsets)[part_groups], chunks).max())
+    delta = np.empty((threads, capacity, syn0.shape[1]), np.float32)
+    delta_row = np.empty((threads, capacity), np.int32)
+    # Which thread adds each input row's updates: any fixed choice gives the same bits.
+    input_owner = (np.arange(syn0.shape[0]) % threads).astype(np.int32)
+    loss, pairs = train_groups_threads(
+        syn0, syn1, windows.centre, windows.offsets, windows.context, negatives, *rates,
+        part_groups, part_start, input_owner, step, delta, delta_row, stats.input_touches,
+        stats.output_touches)
+    stats.loss += loss
+    stats.pairs += int(pairs)
 
 
 def _train_step(syn0, syn1, windows, first, last, lr, negatives, settings, stats):

@@ -6,6 +6,9 @@ only when updates land: this kernel applies each centre's updates before the nex
 (as word2vec does), where the NumPy kernel applies a whole step of centres at once. With
 ``batch_centers = 1`` the two agree to float rounding (a test checks it).
 
+:func:`train_groups_threads` trains skip-gram on several threads over one model, deterministically
+(``[sgns] threads``).
+
 Imports NumPy and numba only.
 """
 
@@ -182,3 +185,196 @@ def train_cbow_groups(syn0, syn1, centre, offsets, context, negatives, first, la
                 syn0[row, i] += d_hidden[i]
         _apply_outputs(syn1, outputs, d_out, output_touches)
     return loss, pairs
+
+
+@numba.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
+def _train_part(syn0, syn1, centre, offsets, context, negatives, lr_from, lr_to, groups_total,
+                part_groups, first, last, delta, delta_row,
+                output_touches):  # pragma: no cover - compiled
+    """One thread's groups ``part_groups[first:last]`` (ascending; all of its part).
+
+    Output rows (the centre's and its negatives', all of the thread's part) are updated at once,
+    as :func:`train_groups` does; the input rows' updates go to ``delta`` / ``delta_row`` (one
+    entry per pair, in order) for :func:`_apply_part`, since other threads read the same input
+    rows. Returns ``(loss, pairs, entries)``."""
+    dim = syn0.shape[1]
+    width = negatives.shape[1] + 1
+    outputs = np.empty(width, dtype=np.int32)
+    d_out = np.zeros((width, dim), dtype=np.float32)
+    loss = 0.0
+    pairs = 0
+    entries = 0
+    for index in range(first, last):
+        g = part_groups[index]
+        lr = _group_rate(lr_from, lr_to, g, groups_total)
+        target = centre[g]
+        _fill_outputs(outputs, target, negatives, g)
+        start, stop = offsets[g], offsets[g + 1]
+        d_out[:, :] = 0.0
+        likelihood = 1.0
+        for j in range(start, stop):
+            row = context[j]
+            entry = entries + j - start
+            delta_row[entry] = row
+            delta[entry, :] = 0.0
+            for k in range(width):
+                out = outputs[k]
+                if k > 0 and out == target:
+                    continue  # word2vec skips a negative that is the centre itself
+                score = np.float32(0.0)
+                for i in range(dim):
+                    score += syn0[row, i] * syn1[out, i]
+                q, err = _pair_error(score, k == 0, lr)
+                likelihood, loss = _add_likelihood(likelihood, q, loss)
+                for i in range(dim):
+                    delta[entry, i] += err * syn1[out, i]
+                    d_out[k, i] += err * syn0[row, i]
+            pairs += 1
+        entries += stop - start
+        loss -= math.log(likelihood)
+        _apply_outputs(syn1, outputs, d_out, output_touches)
+    return loss, pairs, entries
+
+
+@numba.njit(cache=True, nogil=True)
+def _apply_part(syn0, delta, delta_row, entries, input_owner, part,
+                input_touches):  # pragma: no cover - compiled
+    """Add every thread's input-row updates to the rows that thread ``part`` owns, thread by
+    thread and entry by entry: a fixed order of additions per row."""
+    for thread in range(delta.shape[0]):
+        for entry in range(entries[thread]):
+            row = delta_row[thread, entry]
+            if input_owner[row] == part:
+                input_touches[row] += 1
+                for i in range(syn0.shape[1]):
+                    syn0[row, i] += delta[thread, entry, i]
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def train_groups_threads(syn0, syn1, centre, offsets, context, negatives, lr_from, lr_to,
+                         part_groups, part_start, input_owner, step, delta, delta_row,
+                         input_touches, output_touches):  # pragma: no cover - compiled
+    """Skip-gram over all groups of a :class:`~w2v_spark.sgns.Windows` on ``T = delta.shape[0]``
+    threads, deterministically.
+
+    Thread ``t`` trains the groups of its part, ``part_groups[part_start[t]:part_start[t + 1]]``
+    (the groups whose centre's output row is in part ``t``; their negatives are drawn from the
+    same part), ``step`` at a time, in order. It alone writes its output rows, and writes them at
+    once. Input rows are read as they were when the step began: at the end of each step every
+    thread adds the step's input-row updates to the input rows it owns (``input_owner``), in a
+    fixed order. The bits depend neither on how the threads are scheduled nor on how many OS
+    threads run the ``T`` parts.
+
+    Args:
+        negatives: ``(groups, negative) int32``, each group's drawn from its part.
+        part_groups: ``(groups,) int64`` group indices by part, ascending within a part.
+        part_start: ``(T + 1,) int64`` where each part's groups start in ``part_groups``.
+        input_owner: ``(rows of syn0,) int32`` which part adds the updates of each input row.
+        delta: ``(T, capacity, d) float32`` scratch, ``capacity`` ≥ the pairs of ``step``
+            consecutive groups of any part.
+        delta_row: ``(T, capacity) int32`` scratch.
+
+    Returns:
+        ``(loss float64, pairs int)``.
+    """
+    threads = delta.shape[0]
+    groups = centre.shape[0]
+    losses = np.zeros(threads)
+    pairs = np.zeros(threads, dtype=np.int64)
+    entries = np.zeros(threads, dtype=np.int64)
+    longest = 0
+    for part in range(threads):
+        longest = max(longest, part_start[part + 1] - part_start[part])
+    for first in range(0, longest, step):
+        for part in numba.prange(threads):
+            begin = min(part_start[part] + first, part_start[part + 1])
+            end = min(begin + step, part_start[part + 1])
+            loss, done, used = _train_part(
+                syn0, syn1, centre, offsets, context, negatives, lr_from, lr_to, groups,
+                part_groups, begin, end, delta[part], delta_row[part], output_touches)
+            losses[part] += loss
+            pairs[part] += done
+            entries[part] = used
+        for part in numba.prange(threads):
+            _apply_part(syn0, delta, delta_row, entries, input_owner, part, input_touches)
+    total = 0.0
+    for part in range(threads):  # in part order: the same float every run
+        total += losses[part]
+    return total, pairs.sum()
+
+
+@numba.njit(cache=True, nogil=True)
+def alias_table(scaled):  # pragma: no cover - compiled
+    """Walker's alias table over weights ``scaled`` to a mean of 1 (``float64``, changed in
+    place), as :func:`w2v_spark.sampling.build_noise_table` builds it — the same pairing,
+    compiled: a table per thread's part is built for every call of
+    :func:`w2v_spark.sgns.train_windows`. Returns ``(probability float64, alias int32)``."""
+    size = scaled.shape[0]
+    probability = np.ones(size)
+    alias = np.arange(size).astype(np.int32)
+    small = np.empty(size, dtype=np.int64)
+    large = np.empty(size, dtype=np.int64)
+    n_small = 0
+    n_large = 0
+    for i in range(size):
+        if scaled[i] < 1.0:
+            small[n_small] = i
+            n_small += 1
+        else:
+            large[n_large] = i
+            n_large += 1
+    while n_small > 0 and n_large > 0:
+        n_small -= 1
+        lo = small[n_small]
+        hi = large[n_large - 1]
+        probability[lo] = scaled[lo]
+        alias[lo] = hi
+        scaled[hi] -= 1.0 - scaled[lo]
+        if scaled[hi] < 1.0:
+            n_large -= 1
+            small[n_small] = hi
+            n_small += 1
+    for k in range(n_small):
+        probability[small[k]] = 1.0
+        alias[small[k]] = small[k]
+    for k in range(n_large):
+        probability[large[k]] = 1.0
+        alias[large[k]] = large[k]
+    return probability, alias
+
+
+@numba.njit(cache=True, nogil=True)
+def window_groups(stream, bounds, reach):  # pragma: no cover - compiled
+    """The windows of :func:`w2v_spark.sgns.sample_windows`, from what it drew: ``stream`` the
+    kept word ids, ``bounds`` the documents' boundaries in it, ``reach`` each kept word's
+    window radius. The same arrays as its NumPy formulation, in two passes instead of a dozen
+    temporaries of the stream's length. Returns ``(centre int32, offsets int64, context int32)``."""
+    groups = 0
+    pairs = 0
+    for doc in range(bounds.shape[0] - 1):
+        for position in range(bounds[doc], bounds[doc + 1]):
+            left = max(bounds[doc], position - reach[position])
+            right = min(bounds[doc + 1] - 1, position + reach[position])
+            if right > left:
+                groups += 1
+                pairs += right - left
+    centre = np.empty(groups, dtype=np.int32)
+    offsets = np.empty(groups + 1, dtype=np.int64)
+    context = np.empty(pairs, dtype=np.int32)
+    group = 0
+    pair = 0
+    offsets[0] = 0
+    for doc in range(bounds.shape[0] - 1):
+        for position in range(bounds[doc], bounds[doc + 1]):
+            left = max(bounds[doc], position - reach[position])
+            right = min(bounds[doc + 1] - 1, position + reach[position])
+            if right <= left:
+                continue
+            centre[group] = stream[position]
+            for other in range(left, right + 1):
+                if other != position:
+                    context[pair] = stream[other]
+                    pair += 1
+            group += 1
+            offsets[group] = pair
+    return centre, offsets, context

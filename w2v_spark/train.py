@@ -110,6 +110,11 @@ def initial_model(vocab_size: int, vector_size: int, seed: int) -> tuple[np.ndar
     return syn0, np.zeros((vocab_size, vector_size), dtype=np.float32)
 
 
+def threads_per_trainer(spark: SparkSession, config: SgnsConfig) -> int:
+    """``sgns.threads``, with ``"auto"`` read from the session's ``spark.task.cpus``."""
+    return config.resolved_threads(int(spark.conf.get("spark.task.cpus", "1")))
+
+
 @dataclass(frozen=True)
 class EpochReport:
     epoch: int
@@ -157,6 +162,7 @@ def train_sgns(
         window=config.window, negative=config.negative, alpha=config.alpha,
         min_alpha=config.min_alpha, batch_centers=config.batch_centers,
         kernel=config.resolved_kernel(), model=config.model, loss=config.loss,
+        threads=threads_per_trainer(spark, config),
     )
     if config.loss == "softmax" and vocab_size > SOFTMAX_MAX_VOCAB:
         raise ConfigError(
@@ -166,8 +172,9 @@ def train_sgns(
         )
     config.check_partitions(partitions)
     mode = config.resolved_partition_mode()
-    log.info("training with the %s kernel, %s", settings.kernel,
-             f"{partitions} partitions, {mode}" if partitions > 1 else "1 partition")
+    log.info("training with the %s kernel, %s, %d thread%s per partition", settings.kernel,
+             f"{partitions} partitions, {mode}" if partitions > 1 else "1 partition",
+             settings.threads, "" if settings.threads == 1 else "s")
     if partitions > 1 and config.partition_mode == "auto" and mode == "averaging":
         log.info("sgns.partition_mode 'auto': %s trains by averaging partition models (stratified "
                  "blocks cannot split its windows)", "CBOW" if config.model == "cbow" else

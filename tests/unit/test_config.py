@@ -66,6 +66,12 @@ def test_shipped_configs_load_and_default_toml_equals_code_defaults():
         ({"sgns": {"model": "cbow", "partition_mode": "stratified"}, "spark": {"partitions": 2}},
          "sgns.model: 'cbow' on several partitions needs sgns.partition_mode = 'averaging'"),
         ({"pipeline": {"methods": "sgns"}}, "pipeline.methods: expected list, got str"),
+        ({"sgns": {"threads": "many"}}, "sgns.threads: must be 'auto' or a whole number in [1, 256]"),
+        ({"sgns": {"threads": True}}, "sgns.threads: must be 'auto' or a whole number"),
+        ({"sgns": {"threads": 0}}, "sgns.threads: must be 'auto' or a whole number"),
+        ({"sgns": {"threads": 1.5}}, "sgns.threads: expected int | str, got float"),
+        ({"sgns": {"threads": 2, "model": "cbow"}}, "sgns.threads: 2 threads train skip-gram with"),
+        ({"sgns": {"threads": 2, "kernel": "numpy"}}, "sgns.threads: 2 threads need the numba"),
     ],
 )
 def test_bad_values_name_the_key(raw, message):
@@ -107,3 +113,16 @@ def test_the_default_partition_mode_is_one_the_model_can_train_with(model, loss,
     assert config.sgns.partition_mode == "auto"
     assert config.sgns.resolved_partition_mode() == mode
     config.sgns.check_partitions(4)  # no error: the mode it resolves to trains this model
+
+
+@pytest.mark.parametrize(("raw", "task_cpus", "threads"), [
+    ({}, 1, 1),
+    ({}, 4, 4),  # "auto": the cores Spark gives a task
+    ({"threads": 3}, 1, 3),  # an explicit number wins
+    ({"model": "cbow"}, 4, 1),  # a CBOW window cannot be split: one thread
+    ({"loss": "softmax"}, 4, 1),
+    ({"kernel": "numpy"}, 4, 1),
+])
+def test_threads_per_trainer(raw, task_cpus, threads):
+    pytest.importorskip("numba")
+    assert from_dict({"sgns": raw}).sgns.resolved_threads(task_cpus) == threads
