@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 from pyspark import keyword_only
+from pyspark.errors import IllegalArgumentException
 from pyspark.ml import Estimator, Model
 from pyspark.ml.functions import array_to_vector
 from pyspark.ml.linalg import DenseVector, VectorUDT
@@ -95,6 +96,23 @@ class _Word2VecParams(HasInputCol, HasOutputCol, HasSeed, HasStepSize, HasMaxIte
         return self.getOrDefault(self.maxSentenceLength)
 
 
+def _check_input_column(dataset: DataFrame, column: str) -> None:
+    """MLlib's errors for an input column that is missing or not ``array<string>``: the same
+    exception class (``pyspark.errors.IllegalArgumentException``) and message."""
+    fields = {field.name: field for field in dataset.schema.fields}
+    if column not in fields:
+        names = ", ".join(f"`{name}`" for name in fields)
+        raise IllegalArgumentException(
+            message=f"[FIELD_NOT_FOUND] No such struct field `{column}` in {names}. "
+                    "SQLSTATE: 42704")
+    kind = fields[column].dataType.simpleString()
+    if kind != "array<string>":
+        raise IllegalArgumentException(
+            message=f"requirement failed: Column {column} must be of type equal to one of the "
+                    f"following types: [array<string>, array<string>] but was actually of type "
+                    f"{kind}.")
+
+
 class Word2Vec(Estimator, _Word2VecParams, DefaultParamsWritable, DefaultParamsReadable):
     """Estimator: ``array<string>`` column → :class:`Word2VecModel` (see the module docstring)."""
 
@@ -155,6 +173,7 @@ class Word2Vec(Estimator, _Word2VecParams, DefaultParamsWritable, DefaultParamsR
             raise ConfigError(f"Word2Vec Param: {err}") from None
 
     def _fit(self, dataset: DataFrame) -> "Word2VecModel":
+        _check_input_column(dataset, self.getInputCol())
         config = self._sgns_config()
         spark = dataset.sparkSession
         partitions = self.getNumPartitions()
@@ -178,6 +197,8 @@ class Word2Vec(Estimator, _Word2VecParams, DefaultParamsWritable, DefaultParamsR
         finally:
             corpus.unpersist()
         model = Word2VecModel(words, counts, vectors)
+        model._resetUid(self.uid)  # as MLlib's: the model carries its estimator's uid
+        model._session = spark
         return self._copyValues(model)
 
 
@@ -188,6 +209,19 @@ class Word2VecModel(Model, _Word2VecParams, MLWritable, MLReadable):
         super().__init__()
         self._embeddings = Embeddings(words or [], counts if counts is not None else np.zeros(0),
                                       vectors if vectors is not None else np.zeros((0, 0), np.float32))
+        #: The session that fitted or loaded the model: getVectors / findSynonyms work from any
+        #: thread, not only from the one whose active session it is.
+        self._session: SparkSession | None = None
+
+    def _spark(self) -> SparkSession:
+        return (self._session or SparkSession.getActiveSession()
+                or SparkSession.builder.getOrCreate())
+
+    def setInputCol(self, value):
+        return self._set(inputCol=value)
+
+    def setOutputCol(self, value):
+        return self._set(outputCol=value)
 
     @property
     def embeddings(self) -> Embeddings:
@@ -201,23 +235,37 @@ class Word2VecModel(Model, _Word2VecParams, MLWritable, MLReadable):
 
     def getVectors(self) -> DataFrame:
         """``word string, vector vector`` (ML dense vectors), as MLlib returns them."""
-        spark = SparkSession.getActiveSession()
+        spark = self._spark()
         frame = spark.createDataFrame(self._vectors_table().select(["word", "vector"]))
         return frame.select("word", array_to_vector("vector").alias("vector"))
 
-    def findSynonymsArray(self, word: str, num: int) -> list[tuple[str, float]]:
-        """The ``num`` nearest words by cosine similarity (the word itself excluded)."""
-        return self._embeddings.most_similar(word, topn=num)
+    def findSynonymsArray(self, word, num: int) -> list[tuple[str, float]]:
+        """The ``num`` nearest words by cosine similarity to ``word`` (itself excluded) or, as
+        MLlib, to a vector (a ``Vector``, list or array of ``vectorSize`` numbers; no word
+        excluded)."""
+        if isinstance(word, str):
+            return self._embeddings.most_similar(word, topn=num)
+        emb = self._embeddings
+        query = np.asarray(word.toArray() if hasattr(word, "toArray") else word, dtype=np.float64)
+        if query.shape != (emb.vectors.shape[1],):
+            raise IllegalArgumentException(
+                message=f"requirement failed: the vector has {query.size} values, the model's "
+                        f"have {emb.vectors.shape[1]}")
+        norm = np.linalg.norm(query)
+        scores = emb.unit @ (query / norm if norm > 0 else query)
+        best = np.argsort(-scores, kind="stable")[:num]
+        return [(emb.words[i], float(scores[i])) for i in best]
 
-    def findSynonyms(self, word: str, num: int) -> DataFrame:
-        """``word string, similarity double``, nearest first."""
-        spark = SparkSession.getActiveSession()
+    def findSynonyms(self, word, num: int) -> DataFrame:
+        """``word string, similarity double``, nearest first (``word``: a word or a vector)."""
+        spark = self._spark()
         return spark.createDataFrame(self.findSynonymsArray(word, num),
                                      "word string, similarity double not null")
 
     def _transform(self, dataset: DataFrame) -> DataFrame:
         """Each row's vector: the sum of its in-vocabulary words' vectors divided by its number of
         words (MLlib's definition; zeros for an empty row)."""
+        _check_input_column(dataset, self.getInputCol())
         emb = self._embeddings
         shared = dataset.sparkSession.sparkContext.broadcast((emb.index, emb.vectors))
 
@@ -268,5 +316,6 @@ class _ModelReader(MLReader):
         vectors = np.stack(table.column("vector").to_numpy(zero_copy_only=False)).astype(np.float32)
         model = self.cls(table.column("word").to_pylist(), table.column("count").to_numpy(), vectors)
         model._resetUid(metadata["uid"])
+        model._session = self.sparkSession
         DefaultParamsReader.getAndSetParams(model, metadata)
         return model

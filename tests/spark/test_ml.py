@@ -5,8 +5,10 @@ import importlib
 
 import numpy as np
 import pytest
+from pyspark.errors import IllegalArgumentException
 from pyspark.ml import Pipeline, PipelineModel
 from pyspark.ml.feature import RegexTokenizer
+from pyspark.sql import functions as F
 
 from tests.corpus import TOPICS, topic_separation
 
@@ -82,3 +84,50 @@ def test_cbow_through_the_estimator(sentences):
     same, cross = topic_separation(model.embeddings)
     # Measured: same-topic 0.9994, cross-topic 0.137 (averaging 2 partitions).
     assert same > 0.9 and cross < 0.5, (same, cross)
+
+
+@pytest.mark.parametrize("module", ["pyspark.ml.feature", "w2v_spark.ml"])
+def test_model_api_as_mllib_has_it(sentences, fitted, module):
+    """What both classes do alike (asserted on MLlib's too, so a test that MLlib would fail
+    cannot creep in): the model's uid is its estimator's, it takes setInputCol / setOutputCol,
+    and findSynonyms takes a vector, the nearest word to a word's own vector being that word."""
+    estimator = fitted[module].stages[-1]
+    Word2Vec = importlib.import_module(module).Word2Vec
+    words = sentences.select(F.split(F.lower("text"), "\\W+").alias("words"))
+    est = Word2Vec(vectorSize=8, minCount=2, maxIter=2, seed=3, inputCol="words")
+    model = est.fit(words)
+    assert model.uid == est.uid
+    model.setInputCol("words").setOutputCol("vec")
+    assert model.transform(words).columns == ["words", "vec"]
+    cat = estimator.getVectors().where("word = 'cat'").first().vector
+    nearest = estimator.findSynonymsArray(cat, 3)
+    assert nearest[0][0] == "cat" and abs(nearest[0][1] - 1.0) < 1e-5
+    assert [w for w, _ in nearest] == [r.word for r in estimator.findSynonyms(cat, 3).collect()]
+
+
+@pytest.mark.parametrize("module", ["pyspark.ml.feature", "w2v_spark.ml"])
+def test_bad_input_columns_fail_as_in_mllib(spark, module):
+    Word2Vec = importlib.import_module(module).Word2Vec
+    texts = spark.createDataFrame([("a b",)], ["s"])
+    with pytest.raises(IllegalArgumentException, match="No such struct field `nope` in `s`"):
+        Word2Vec(inputCol="nope", minCount=1).fit(texts)
+    with pytest.raises(IllegalArgumentException,
+                       match="Column s must be of type equal to one of the following types: "
+                             r"\[array<string>, array<string>\] but was actually of type string"):
+        Word2Vec(inputCol="s", minCount=1).fit(texts)
+
+
+def test_vectors_from_another_thread(fitted):
+    """getVectors / findSynonyms use the model's session, not the calling thread's."""
+    import threading
+
+    model, found = fitted["w2v_spark.ml"].stages[-1], {}
+
+    def query():
+        found["vectors"] = model.getVectors().count()
+        found["synonyms"] = model.findSynonyms("cat", 2).count()
+
+    thread = threading.Thread(target=query)
+    thread.start()
+    thread.join()
+    assert found == {"vectors": 31, "synonyms": 2}
