@@ -15,10 +15,13 @@ MLlib's averaging (see the README).
 
 from __future__ import annotations
 
+import re
+import sys
+
 import numpy as np
 import pyarrow as pa
 from pyspark import keyword_only
-from pyspark.errors import IllegalArgumentException
+from pyspark.errors import IllegalArgumentException, PythonException
 from pyspark.ml import Estimator, Model
 from pyspark.ml.functions import array_to_vector
 from pyspark.ml.linalg import DenseVector, VectorUDT
@@ -46,7 +49,7 @@ from pyspark.sql import functions as F
 from w2v_spark.config import SgnsConfig
 from w2v_spark.embeddings import Embeddings
 from w2v_spark.epochs import Tables
-from w2v_spark.errors import ConfigError
+from w2v_spark.errors import ConfigError, W2VError
 from w2v_spark.io import embeddings_table
 from w2v_spark.tokenize import split_long_documents
 from w2v_spark.train import pack_corpus, train_sgns
@@ -174,6 +177,21 @@ class Word2Vec(Estimator, _Word2VecParams, DefaultParamsWritable, DefaultParamsR
 
     def _fit(self, dataset: DataFrame) -> "Word2VecModel":
         _check_input_column(dataset, self.getInputCol())
+        try:
+            return self._train(dataset)
+        except PythonException as error:
+            missing = re.search(r"ModuleNotFoundError: No module named '([^']+)'", str(error))
+            if missing is None:
+                raise
+            # MLlib trains in the JVM and never needs the executors' Python; we do.
+            python = getattr(dataset.sparkSession.sparkContext, "pythonExec", "python3")
+            raise W2VError(
+                f"Word2Vec: the executors' Python ({python}) cannot import {missing.group(1)!r}; "
+                f"start Spark with PYSPARK_PYTHON={sys.executable} (or spark.pyspark.python) "
+                "set to a Python that has w2v_spark, or ship the `make dist` archive "
+                "(README, Running on a cluster)") from None
+
+    def _train(self, dataset: DataFrame) -> "Word2VecModel":
         config = self._sgns_config()
         spark = dataset.sparkSession
         partitions = self.getNumPartitions()

@@ -403,7 +403,6 @@ def build_session(config: SparkConfig, archive: ClassArchive | None = None) -> S
 
 def _started(spark: SparkSession) -> SparkSession:
     spark.sparkContext.setLogLevel("WARN")
-    _quiet(spark, "org.apache.spark.sql.execution.window.WindowExec")  # vocabulary ids: by design
     log.info("Spark %s, master %s, default parallelism %d", spark.version,
              spark.sparkContext.master, spark.sparkContext.defaultParallelism)
     return spark
@@ -527,10 +526,3 @@ def training_jit(spark: SparkSession, setting: str) -> Iterator[None]:
         if held_back:
             _diagnostic_command(spark, "compilerDirectivesRemove")
 
-
-def _quiet(spark: SparkSession, logger: str) -> None:
-    """Raise one JVM logger to ERROR (a warning we trigger on purpose, once per job)."""
-    jvm = spark.sparkContext._jvm
-    jvm.org.apache.logging.log4j.core.config.Configurator.setLevel(
-        logger, jvm.org.apache.logging.log4j.Level.ERROR
-    )

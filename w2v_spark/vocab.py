@@ -38,14 +38,18 @@ def build_vocab(
         keep_probability  double  in (0, 1]
     """
     # The vocabulary is small (one row per distinct word): a global window is one task, by design.
-    by_frequency = Window.orderBy(F.desc("count"), F.asc("word"))
+    # Partitioned by an expression that is false for every word (counts are positive) rather than
+    # by nothing: the same single partition, without Spark's warning about a window without
+    # partitions on every run (13 lines per pyspark.ml fit; MLlib's fit prints none).
+    everyone = F.col("count") < 0
+    by_frequency = Window.partitionBy(everyone).orderBy(F.desc("count"), F.asc("word"))
     ranked = word_counts.where(F.col("count") >= min_count).withColumn(
         "id", (F.row_number().over(by_frequency) - 1).cast("int")
     )
     if max_vocab_size > 0:
         ranked = ranked.where(F.col("id") < max_vocab_size)
     if sample > 0:
-        threshold = F.lit(sample) * F.sum("count").over(Window.partitionBy())
+        threshold = F.lit(sample) * F.sum("count").over(Window.partitionBy(everyone))
         keep = F.least(
             F.lit(1.0), (F.sqrt(F.col("count") / threshold) + 1) * threshold / F.col("count")
         )

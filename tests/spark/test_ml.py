@@ -131,3 +131,38 @@ def test_vectors_from_another_thread(fitted):
     thread.start()
     thread.join()
     assert found == {"vectors": 31, "synonyms": 2}
+
+
+def test_a_script_fits_without_spark_warnings_or_says_what_its_workers_lack(tmp_path):
+    """A user's own script, in a fresh process (the JVM's log goes to the stderr it was started
+    with): no warning about the vocabulary's window without partitions (13 lines per fit
+    before); and when the executors' Python lacks pyarrow, one line that names the fix."""
+    import os
+    import subprocess
+    import sys
+
+    script = tmp_path / "fit.py"
+    script.write_text(
+        "from pyspark.sql import SparkSession\n"
+        "from w2v_spark.ml import Word2Vec\n"
+        "spark = SparkSession.builder.master('local[1]').config('spark.ui.enabled', 'false')"
+        ".getOrCreate()\n"
+        "df = spark.createDataFrame([('a b c a b'.split(),)] * 20, ['sentence'])\n"
+        "model = Word2Vec(vectorSize=3, minCount=1, inputCol='sentence', seed=1).fit(df)\n"
+        "print('vectors', model.getVectors().count())\n", encoding="utf-8")
+    env = dict(os.environ, PYSPARK_PYTHON=sys.executable)
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=300, cwd=tmp_path, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "vectors 3" in done.stdout
+    assert "WARN WindowExec" not in done.stderr
+    # The executors' Python without pyarrow (a bare virtualenv): one line that names the fix.
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(tmp_path / "bare")],
+                   check=True)
+    env["PYSPARK_PYTHON"] = str(tmp_path / "bare" / "bin" / "python")
+    failed = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                            timeout=300, cwd=tmp_path, env=env)
+    assert failed.returncode != 0
+    last = failed.stderr.strip().splitlines()[-1]
+    assert "the executors' Python" in last and "cannot import 'pyarrow'" in last
+    assert f"PYSPARK_PYTHON={sys.executable}" in last
