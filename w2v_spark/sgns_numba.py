@@ -71,6 +71,33 @@ def _apply_outputs(syn1, outputs, d_out, output_touches):  # pragma: no cover - 
             syn1[out, i] += d_out[k, i]
 
 
+@numba.njit(cache=True, nogil=True, fastmath=True, error_model="numpy", inline="always")
+def _group_updates(syn0, syn1, context, start, stop, outputs, target, lr, d_in, first_row, d_out,
+                   loss):  # pragma: no cover - compiled
+    """One centre's skip-gram updates, all read from the rows as they are now: row
+    ``first_row + j - start`` of ``d_in`` gets context ``j``'s input-vector update, ``d_out`` (zeroed
+    here) the output rows'. Returns the loss with this centre's added."""
+    d_out[:, :] = 0.0
+    likelihood = 1.0
+    for j in range(start, stop):
+        row = context[j]
+        entry = first_row + j - start
+        d_in[entry, :] = 0.0
+        for k in range(outputs.shape[0]):
+            out = outputs[k]
+            if k > 0 and out == target:
+                continue  # word2vec skips a negative that is the centre itself
+            score = np.float32(0.0)
+            for i in range(syn0.shape[1]):
+                score += syn0[row, i] * syn1[out, i]
+            q, err = _pair_error(score, k == 0, lr)
+            likelihood, loss = _add_likelihood(likelihood, q, loss)
+            for i in range(syn0.shape[1]):
+                d_in[entry, i] += err * syn1[out, i]
+                d_out[k, i] += err * syn0[row, i]
+    return loss - math.log(likelihood)
+
+
 # fastmath lets LLVM vectorise the dot products; the numpy error model lets a diverging run
 # produce NaN (caught by the driver with a hint) instead of raising ZeroDivisionError in a task.
 @numba.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
@@ -104,25 +131,9 @@ def train_groups(syn0, syn1, centre, offsets, context, negatives, first, last, l
         target = centre[g]
         _fill_outputs(outputs, target, negatives, g - first)
         start, stop = offsets[g], offsets[g + 1]
-        d_out[:, :] = 0.0
-        likelihood = 1.0
-        for j in range(start, stop):
-            row = context[j]
-            d_in[j - start, :] = 0.0
-            for k in range(width):
-                out = outputs[k]
-                if k > 0 and out == target:
-                    continue  # word2vec skips a negative that is the centre itself
-                score = np.float32(0.0)
-                for i in range(dim):
-                    score += syn0[row, i] * syn1[out, i]
-                q, err = _pair_error(score, k == 0, lr)
-                likelihood, loss = _add_likelihood(likelihood, q, loss)
-                for i in range(dim):
-                    d_in[j - start, i] += err * syn1[out, i]
-                    d_out[k, i] += err * syn0[row, i]
-            pairs += 1
-        loss -= math.log(likelihood)
+        loss = _group_updates(syn0, syn1, context, start, stop, outputs, target, lr, d_in, 0,
+                              d_out, loss)
+        pairs += stop - start
         # Reads above saw the rows as they were when this centre started; write now.
         for j in range(start, stop):
             row = context[j]
@@ -210,28 +221,11 @@ def _train_part(syn0, syn1, centre, offsets, context, negatives, lr_from, lr_to,
         target = centre[g]
         _fill_outputs(outputs, target, negatives, g)
         start, stop = offsets[g], offsets[g + 1]
-        d_out[:, :] = 0.0
-        likelihood = 1.0
-        for j in range(start, stop):
-            row = context[j]
-            entry = entries + j - start
-            delta_row[entry] = row
-            delta[entry, :] = 0.0
-            for k in range(width):
-                out = outputs[k]
-                if k > 0 and out == target:
-                    continue  # word2vec skips a negative that is the centre itself
-                score = np.float32(0.0)
-                for i in range(dim):
-                    score += syn0[row, i] * syn1[out, i]
-                q, err = _pair_error(score, k == 0, lr)
-                likelihood, loss = _add_likelihood(likelihood, q, loss)
-                for i in range(dim):
-                    delta[entry, i] += err * syn1[out, i]
-                    d_out[k, i] += err * syn0[row, i]
-            pairs += 1
+        delta_row[entries : entries + stop - start] = context[start:stop]
+        loss = _group_updates(syn0, syn1, context, start, stop, outputs, target, lr, delta,
+                              entries, d_out, loss)
+        pairs += stop - start
         entries += stop - start
-        loss -= math.log(likelihood)
         _apply_outputs(syn1, outputs, d_out, output_touches)
     return loss, pairs, entries
 
