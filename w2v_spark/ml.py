@@ -1,28 +1,35 @@
-"""A drop-in for ``pyspark.ml.feature.Word2Vec``: same Params, names and defaults, same model API,
-trained by w2v_spark (negative sampling, subsampling, stratified partitions) instead of MLlib's
-hierarchical softmax.
+"""A drop-in for ``pyspark.ml.feature.Word2Vec``: same Params, names, docs and defaults, same
+model API and errors, same model files, trained by w2v_spark (negative sampling, subsampling,
+stratified partitions) instead of MLlib's hierarchical softmax.
 
     from w2v_spark.ml import Word2Vec        # instead of: from pyspark.ml.feature import Word2Vec
     model = Word2Vec(vectorSize=100, minCount=5, inputCol="words", outputCol="features").fit(df)
     model.getVectors(); model.findSynonyms("king", 5); model.transform(df)
     model.write().save(path); Word2VecModel.load(path)
 
+Models are saved in MLlib's format (``pyspark.ml.feature.Word2VecModel.load`` and Scala/Java MLlib
+read them); :meth:`Word2VecModel.load` and :class:`PipelineModel` read MLlib's files too.
+
 Extra Params: ``negative`` (noise words per pair), ``sample`` (subsampling threshold),
 ``nsExponent`` (noise distribution exponent), ``model`` (``"skipgram"`` or ``"cbow"``; CBOW
-averages partitions, see the README). ``numPartitions`` trains that many partitions in parallel *without* the quality loss of
-MLlib's averaging (see the README).
+averages partitions, see the README). ``numPartitions`` trains that many partitions in parallel
+*without* the quality loss of MLlib's averaging (see the README).
 """
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import sys
+import time
 
 import numpy as np
 import pyarrow as pa
 from pyspark import keyword_only
-from pyspark.errors import IllegalArgumentException, PythonException
+from pyspark.errors import IllegalArgumentException, PySparkKeyError, PythonException
 from pyspark.ml import Estimator, Model
+from pyspark.ml import PipelineModel as _PipelineModel
 from pyspark.ml.functions import array_to_vector
 from pyspark.ml.linalg import DenseVector, VectorUDT
 from pyspark.ml.param import Param, Params, TypeConverters
@@ -37,7 +44,6 @@ from pyspark.ml.util import (
     DefaultParamsReadable,
     DefaultParamsReader,
     DefaultParamsWritable,
-    DefaultParamsWriter,
     MLReadable,
     MLReader,
     MLWritable,
@@ -51,30 +57,42 @@ from w2v_spark.embeddings import Embeddings
 from w2v_spark.epochs import Tables
 from w2v_spark.errors import ConfigError, W2VError
 from w2v_spark.io import embeddings_table
+from w2v_spark.session import local_workers_python
 from w2v_spark.tokenize import split_long_documents
 from w2v_spark.train import pack_corpus, train_sgns
 from w2v_spark.vocab import build_vocab, count_words
 
 
 class _Word2VecParams(HasInputCol, HasOutputCol, HasSeed, HasStepSize, HasMaxIter):
-    vectorSize = Param(Params._dummy(), "vectorSize", "dimension of the word vectors",
+    # MLlib's Params carry MLlib's docs word for word, so explainParams() reads the same.
+    vectorSize = Param(Params._dummy(), "vectorSize",
+                       "the dimension of codes after transforming from words",
                        typeConverter=TypeConverters.toInt)
-    minCount = Param(Params._dummy(), "minCount", "minimum number of times a word must appear",
-                     typeConverter=TypeConverters.toInt)
-    numPartitions = Param(Params._dummy(), "numPartitions", "partitions trained in parallel",
+    numPartitions = Param(Params._dummy(), "numPartitions",
+                          "number of partitions for sentences of words",
                           typeConverter=TypeConverters.toInt)
-    windowSize = Param(Params._dummy(), "windowSize", "maximum distance between centre and context",
-                       typeConverter=TypeConverters.toInt)
+    minCount = Param(Params._dummy(), "minCount",
+                     "the minimum number of times a token must appear to be included in the "
+                     "word2vec model's vocabulary", typeConverter=TypeConverters.toInt)
+    windowSize = Param(Params._dummy(), "windowSize",
+                       "the window size (context words from [-window, window]). "
+                       "Default value is 5", typeConverter=TypeConverters.toInt)
     maxSentenceLength = Param(Params._dummy(), "maxSentenceLength",
-                              "longer sentences are split into chunks of this many words",
-                              typeConverter=TypeConverters.toInt)
-    negative = Param(Params._dummy(), "negative", "noise words per training pair",
+                              "Maximum length (in words) of each sentence in the input data. "
+                              "Any sentence longer than this threshold will be divided into "
+                              "chunks up to the size.", typeConverter=TypeConverters.toInt)
+    # Extras (MLlib has no such Params): saved in the model's metadata under "w2v_spark".
+    negative = Param(Params._dummy(), "negative",
+                     "w2v_spark extra: noise words drawn per training pair",
                      typeConverter=TypeConverters.toInt)
-    sample = Param(Params._dummy(), "sample", "frequent-word subsampling threshold (0 = off)",
+    sample = Param(Params._dummy(), "sample",
+                   "w2v_spark extra: frequent-word subsampling threshold (0 = off)",
                    typeConverter=TypeConverters.toFloat)
-    nsExponent = Param(Params._dummy(), "nsExponent", "noise distribution ∝ count^nsExponent",
+    nsExponent = Param(Params._dummy(), "nsExponent",
+                       "w2v_spark extra: noise distribution ∝ count^nsExponent",
                        typeConverter=TypeConverters.toFloat)
-    model = Param(Params._dummy(), "model", "training objective: 'skipgram' or 'cbow'",
+    model = Param(Params._dummy(), "model",
+                  "w2v_spark extra: training objective, 'skipgram' or 'cbow'",
                   typeConverter=TypeConverters.toString)
 
     def __init__(self, *args):
@@ -178,13 +196,14 @@ class Word2Vec(Estimator, _Word2VecParams, DefaultParamsWritable, DefaultParamsR
     def _fit(self, dataset: DataFrame) -> "Word2VecModel":
         _check_input_column(dataset, self.getInputCol())
         try:
-            return self._train(dataset)
+            with local_workers_python(dataset.sparkSession):
+                return self._train(dataset)
         except PythonException as error:
             missing = re.search(r"ModuleNotFoundError: No module named '([^']+)'", str(error))
             if missing is None:
                 raise
             # MLlib trains in the JVM and never needs the executors' Python; we do.
-            python = getattr(dataset.sparkSession.sparkContext, "pythonExec", "python3")
+            python = os.environ.get("PYSPARK_PYTHON", "python3")
             raise W2VError(
                 f"Word2Vec: the executors' Python ({python}) cannot import {missing.group(1)!r}; "
                 f"start Spark with PYSPARK_PYTHON={sys.executable} (or spark.pyspark.python) "
@@ -235,6 +254,10 @@ class Word2VecModel(Model, _Word2VecParams, MLWritable, MLReadable):
         return (self._session or SparkSession.getActiveSession()
                 or SparkSession.builder.getOrCreate())
 
+    def __repr__(self) -> str:
+        return (f"Word2VecModel: uid={self.uid}, numWords={len(self._embeddings.words)}, "
+                f"vectorSize={self.getVectorSize()}")
+
     def setInputCol(self, value):
         return self._set(inputCol=value)
 
@@ -260,10 +283,16 @@ class Word2VecModel(Model, _Word2VecParams, MLWritable, MLReadable):
     def findSynonymsArray(self, word, num: int) -> list[tuple[str, float]]:
         """The ``num`` nearest words by cosine similarity to ``word`` (itself excluded) or, as
         MLlib, to a vector (a ``Vector``, list or array of ``vectorSize`` numbers; no word
-        excluded)."""
-        if isinstance(word, str):
-            return self._embeddings.most_similar(word, topn=num)
+        excluded). An unknown word raises ``PySparkKeyError`` (a ``KeyError``) with MLlib's
+        message, ``"<word> not in vocabulary"``."""
+        if num <= 0:
+            raise IllegalArgumentException(
+                message="requirement failed: Number of similar words should > 0")
         emb = self._embeddings
+        if isinstance(word, str):
+            if word not in emb.index:
+                raise PySparkKeyError(message=f"{word} not in vocabulary")
+            return emb.most_similar(word, topn=num)
         query = np.asarray(word.toArray() if hasattr(word, "toArray") else word, dtype=np.float64)
         if query.shape != (emb.vectors.shape[1],):
             raise IllegalArgumentException(
@@ -301,26 +330,64 @@ class Word2VecModel(Model, _Word2VecParams, MLWritable, MLReadable):
 
         # The same column metadata as MLlib: the vector's size, for downstream ML stages.
         metadata = {"ml_attr": {"num_attrs": int(emb.vectors.shape[1])}}
+        with local_workers_python(dataset.sparkSession):  # the UDF takes its Python here
+            column = average(F.col(self.getInputCol()))
         return dataset.withColumn(self.getOutputCol(),
-                                  average(F.col(self.getInputCol())).alias(self.getOutputCol(), metadata=metadata))
+                                  column.alias(self.getOutputCol(), metadata=metadata))
 
     def write(self) -> MLWriter:
+        """Writes MLlib's format: ``pyspark.ml.feature.Word2VecModel.load`` (and Scala's) read it;
+        so does ours, which also restores the extra Params and the word counts."""
         return _ModelWriter(self)
 
     @classmethod
     def read(cls) -> MLReader:
+        """Reads a model saved by MLlib (``word, vector``) or by w2v_spark."""
         return _ModelReader(cls)
 
 
+#: The class name and Params a model directory must hold for MLlib to load it.
+MLLIB_MODEL_CLASS = "org.apache.spark.ml.feature.Word2VecModel"
+MLLIB_PARAMS = ("inputCol", "outputCol", "maxIter", "stepSize", "seed", "vectorSize",
+                "numPartitions", "minCount", "windowSize", "maxSentenceLength")
+#: What earlier versions of w2v_spark wrote as the class (still read).
+_OWN_MODEL_CLASS = f"{__name__}.Word2VecModel"
+
+
+def _param_maps(instance: Params) -> dict[str, dict[str, dict]]:
+    """``{"mllib" | "extra": {"paramMap": …, "defaultParamMap": …}}``: MLlib's Params apart from
+    ours, because MLlib's reader refuses a Param its class does not have."""
+    maps = {side: {"paramMap": {}, "defaultParamMap": {}} for side in ("mllib", "extra")}
+    for key, values in (("paramMap", instance._paramMap), ("defaultParamMap", instance._defaultParamMap)):
+        for param, value in values.items():
+            maps["mllib" if param.name in MLLIB_PARAMS else "extra"][key][param.name] = value
+    return maps
+
+
 class _ModelWriter(MLWriter):
+    """``metadata/`` as MLlib writes it (its class name, its Params; ours under ``"w2v_spark"``,
+    which MLlib's reader ignores) and ``data/``: ``word string, vector array<float>`` as MLlib,
+    plus ``count bigint``, one Parquet file, rows in id order (most frequent first)."""
+
     def __init__(self, instance: Word2VecModel):
         super().__init__()
         self.instance = instance
 
     def saveImpl(self, path: str) -> None:
-        DefaultParamsWriter.saveMetadata(self.instance, path, self.sparkSession.sparkContext)
-        table = self.instance._vectors_table()
-        self.sparkSession.createDataFrame(table).coalesce(1).write.parquet(f"{path}/data")
+        spark = self.sparkSession
+        maps = _param_maps(self.instance)
+        metadata = {
+            "class": MLLIB_MODEL_CLASS,
+            "timestamp": int(round(time.time() * 1000)),
+            "sparkVersion": spark.version,
+            "uid": self.instance.uid,
+            **maps["mllib"],
+            "w2v_spark": maps["extra"],
+        }
+        spark.createDataFrame([(json.dumps(metadata, separators=(",", ":")),)], "value string") \
+            .coalesce(1).write.text(f"{path}/metadata")
+        table = self.instance._vectors_table().select(["word", "vector", "count"])
+        spark.createDataFrame(table).coalesce(1).write.parquet(f"{path}/data")
 
 
 class _ModelReader(MLReader):
@@ -329,11 +396,62 @@ class _ModelReader(MLReader):
         self.cls = cls
 
     def load(self, path: str) -> Word2VecModel:
-        metadata = DefaultParamsReader.loadMetadata(path, self.sparkSession.sparkContext)
-        table = self.sparkSession.read.parquet(f"{path}/data").toArrow()
-        vectors = np.stack(table.column("vector").to_numpy(zero_copy_only=False)).astype(np.float32)
-        model = self.cls(table.column("word").to_pylist(), table.column("count").to_numpy(), vectors)
+        spark = self.sparkSession
+        metadata = DefaultParamsReader.loadMetadata(path, spark)
+        if metadata["class"] not in (MLLIB_MODEL_CLASS, _OWN_MODEL_CLASS):
+            raise IllegalArgumentException(
+                message=f"requirement failed: Error loading metadata: Expected class name "
+                        f"{MLLIB_MODEL_CLASS} but found class name {metadata['class']}")
+        data = spark.read.parquet(f"{path}/data")
+        if "id" in data.columns:  # w2v_spark before MLlib's format: rows may come in any order
+            data = data.orderBy("id")
+        table = data.toArrow()
+        words = table.column("word").to_pylist()
+        vectors = np.stack(table.column("vector").to_numpy(zero_copy_only=False)).astype(np.float32) \
+            if words else np.zeros((0, 0), np.float32)
+        # MLlib keeps no counts: zeros, and rows in the order of MLlib's files.
+        counts = (table.column("count").to_numpy() if "count" in table.column_names
+                  else np.zeros(len(words), np.int64))
+        model = self.cls(words, counts, vectors)
         model._resetUid(metadata["uid"])
-        model._session = self.sparkSession
+        model._session = spark
         DefaultParamsReader.getAndSetParams(model, metadata)
+        extra = metadata.get("w2v_spark", {})
+        for name, value in extra.get("defaultParamMap", {}).items():
+            model._setDefault(**{name: value})
+        for name, value in extra.get("paramMap", {}).items():
+            model._set(**{name: value})
+        return model
+
+
+class PipelineModel(_PipelineModel):
+    """``pyspark.ml.PipelineModel`` whose ``load`` gives :class:`Word2VecModel` (ours) for every
+    Word2Vec stage, saved by MLlib (a Scala/Java or pyspark pipeline) or by w2v_spark; the other
+    stages load as pyspark loads them. Swap the import as for :class:`Word2Vec`."""
+
+    @classmethod
+    def read(cls) -> MLReader:
+        return _PipelineModelReader(cls)
+
+
+class _PipelineModelReader(MLReader):
+    def __init__(self, cls):
+        super().__init__()
+        self.cls = cls
+
+    def load(self, path: str) -> PipelineModel:
+        spark = self.sparkSession
+        metadata = DefaultParamsReader.loadMetadata(path, spark)
+        uids = metadata["paramMap"]["stageUids"]
+        digits = len(str(len(uids)))  # stage directories as MLlib and pyspark name them
+        stages = []
+        for index, uid in enumerate(uids):
+            stage_path = f"{path}/stages/{index:0{digits}d}_{uid}"
+            kind = DefaultParamsReader.loadMetadata(stage_path, spark)["class"]
+            if kind in (MLLIB_MODEL_CLASS, _OWN_MODEL_CLASS):
+                stages.append(Word2VecModel.load(stage_path))
+            else:
+                stages.append(DefaultParamsReader.loadParamsInstance(stage_path, spark))
+        model = self.cls(stages=stages)
+        model._resetUid(metadata["uid"])
         return model

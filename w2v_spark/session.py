@@ -71,6 +71,36 @@ def is_local(master: str) -> bool:
     return master.startswith("local")
 
 
+@contextmanager
+def local_workers_python(spark: SparkSession) -> Iterator[None]:
+    """Python functions defined inside the block run on this interpreter (``sys.executable``)
+    when the session was started with pyspark's default, ``python3`` from ``PATH``, in local
+    mode.
+
+    A user's script run with a virtualenv's Python (not activated) starts workers from another
+    Python that lacks pyarrow and w2v_spark; MLlib never notices, as it starts no Python workers.
+    In local mode the executors are on this machine, so this interpreter is the right one. The
+    choice is taken where pyspark takes it, ``SparkContext.pythonExec``, when a function is
+    wrapped, and restored on exit. Nothing changes when ``PYSPARK_PYTHON`` is set, on a cluster
+    master, or in a Spark Connect session (no SparkContext: the server decides).
+    """
+    try:
+        context = spark.sparkContext
+    except Exception:  # noqa: BLE001 - Spark Connect has no SparkContext
+        yield
+        return
+    default = (context.pythonExec == "python3" and "PYSPARK_PYTHON" not in os.environ
+               and is_local(context.master))
+    if not default:
+        yield
+        return
+    context.pythonExec = sys.executable
+    try:
+        yield
+    finally:
+        context.pythonExec = "python3"
+
+
 @dataclass(frozen=True)
 class LocalMaster:
     """A local master's task slots (tasks it runs at once) and attempts per task."""

@@ -63,13 +63,30 @@ def test_vectors_learn_the_topics(fitted):
 
 
 def test_save_and_load_round_trip(fitted, sentences, tmp_path):
+    """Our PipelineModel.load gives our model back, bit for bit, extras and counts included;
+    pyspark's gives MLlib's model, with our vectors."""
+    from w2v_spark.ml import PipelineModel as OurPipelineModel
+    from w2v_spark.ml import Word2VecModel
+
     ours = fitted["w2v_spark.ml"]
+    ours.stages[-1].set(ours.stages[-1].negative, 4)
     ours.write().save(str(tmp_path / "pipeline"))
-    loaded = PipelineModel.load(str(tmp_path / "pipeline"))
-    assert loaded.stages[-1].getVectorSize() == 16
+    loaded = OurPipelineModel.load(str(tmp_path / "pipeline"))
+    model = loaded.stages[-1]
+    assert isinstance(model, Word2VecModel) and model.uid == ours.stages[-1].uid
+    assert model.getVectorSize() == 16 and model.getOrDefault("negative") == 4
+    assert model.embeddings.words == ours.stages[-1].embeddings.words
+    assert np.array_equal(model.embeddings.counts, ours.stages[-1].embeddings.counts)
     before = ours.transform(sentences).select("features").collect()
-    after = loaded.transform(sentences).select("features").collect()
-    assert before == after
+    assert loaded.transform(sentences).select("features").collect() == before
+    # pyspark's own loader reads the stage as MLlib's model: the same vectors.
+    from pyspark.ml.feature import Word2VecModel as MLlibModel
+
+    mllib = PipelineModel.load(str(tmp_path / "pipeline")).stages[-1]
+    assert isinstance(mllib, MLlibModel)
+    theirs = {r.word: r.vector.toArray() for r in mllib.getVectors().collect()}
+    for word, vector in zip(model.embeddings.words, model.embeddings.vectors):
+        assert np.array_equal(theirs[word].astype(np.float32), vector)
     estimator = _pipeline("w2v_spark.ml")
     estimator.write().save(str(tmp_path / "estimator"))
     assert Pipeline.load(str(tmp_path / "estimator")).getStages()[-1].getMinCount() == 2
@@ -131,38 +148,3 @@ def test_vectors_from_another_thread(fitted):
     thread.start()
     thread.join()
     assert found == {"vectors": 31, "synonyms": 2}
-
-
-def test_a_script_fits_without_spark_warnings_or_says_what_its_workers_lack(tmp_path):
-    """A user's own script, in a fresh process (the JVM's log goes to the stderr it was started
-    with): no warning about the vocabulary's window without partitions (13 lines per fit
-    before); and when the executors' Python lacks pyarrow, one line that names the fix."""
-    import os
-    import subprocess
-    import sys
-
-    script = tmp_path / "fit.py"
-    script.write_text(
-        "from pyspark.sql import SparkSession\n"
-        "from w2v_spark.ml import Word2Vec\n"
-        "spark = SparkSession.builder.master('local[1]').config('spark.ui.enabled', 'false')"
-        ".getOrCreate()\n"
-        "df = spark.createDataFrame([('a b c a b'.split(),)] * 20, ['sentence'])\n"
-        "model = Word2Vec(vectorSize=3, minCount=1, inputCol='sentence', seed=1).fit(df)\n"
-        "print('vectors', model.getVectors().count())\n", encoding="utf-8")
-    env = dict(os.environ, PYSPARK_PYTHON=sys.executable)
-    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                          timeout=300, cwd=tmp_path, env=env)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert "vectors 3" in done.stdout
-    assert "WARN WindowExec" not in done.stderr
-    # The executors' Python without pyarrow (a bare virtualenv): one line that names the fix.
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(tmp_path / "bare")],
-                   check=True)
-    env["PYSPARK_PYTHON"] = str(tmp_path / "bare" / "bin" / "python")
-    failed = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                            timeout=300, cwd=tmp_path, env=env)
-    assert failed.returncode != 0
-    last = failed.stderr.strip().splitlines()[-1]
-    assert "the executors' Python" in last and "cannot import 'pyarrow'" in last
-    assert f"PYSPARK_PYTHON={sys.executable}" in last
