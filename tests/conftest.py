@@ -4,13 +4,6 @@ import sys
 import pytest
 
 
-@pytest.fixture(scope="session", autouse=True)
-def class_archive_cache(tmp_path_factory):
-    """`python -m w2v_spark` runs of the suite keep their JVM class archive (see
-    w2v_spark.session) in the run's temporary directory, not in the user's cache."""
-    os.environ["W2V_SPARK_CACHE_DIR"] = str(tmp_path_factory.mktemp("w2v_spark-cache"))
-
-
 @pytest.fixture(scope="session")
 def spark(tmp_path_factory):
     """One local[2] SparkSession for the whole run; its shuffle and spill files go to the run's

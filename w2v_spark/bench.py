@@ -18,11 +18,9 @@ Quality is measured on the same vectors with gensim's evaluation (analogies rest
 30,000 most frequent words, WordSim-353 and SimLex-999 Spearman ρ). Ordering a reference
 system's vectors by corpus count for that is done after its timed process ends.
 
-``ours`` runs as users run it: ``python -m w2v_spark`` maps the JVM class archive of
-``[spark] class_archive`` (made by an earlier run; the first run on a machine also makes it,
-which adds 12-14 s at exit: run once before timing). ``mllib`` builds a plain SparkSession, as a
-pyspark.ml user would; ``--set spark.conf.KEY=VALUE`` applies to its session too (e.g. to give
-it the same archive with ``spark.driver.extraJavaOptions``).
+``ours`` runs as users run it, ``python -m w2v_spark``. ``mllib`` builds a plain SparkSession,
+as a pyspark.ml user would; ``--set spark.conf.KEY=VALUE`` applies to its session too (e.g. the
+same ``spark.driver.extraJavaOptions``).
 
 Needs the ``bench`` extra (gensim). Linux only (CPU and memory are read from ``/proc``).
 """

@@ -66,7 +66,7 @@ def checkpoint_root(output: str) -> str:
 
 def remove_checkpoints(spark: SparkSession, output: str) -> None:
     root = checkpoint_root(output)
-    FileSystem(spark, root).delete(root)
+    FileSystem(root).delete(root)
 
 
 class Checkpoints:
@@ -75,7 +75,7 @@ class Checkpoints:
 
     def __init__(self, spark: SparkSession, output: str, config: dict, vocabulary: str):
         self.root = checkpoint_root(output)
-        self.fs = FileSystem(spark, self.root)
+        self.fs = FileSystem(self.root)
         self.config = training_config(config)
         self.vocabulary = vocabulary
         self._writer: ThreadPoolExecutor | None = None

@@ -351,7 +351,7 @@ def _neighbors(args) -> int:
         if missing := [w for w in words if w not in known]:
             log.warning("neighbors: not in the vocabulary, no rows for: %s", ", ".join(missing))
     with spark_session(config.spark) as spark:
-        output = io.Output(spark, args.output, config.output.on_existing)
+        output = io.Output(args.output, config.output.on_existing)
         output.check()
         try:
             result = nearest_neighbors(spark, spark.read.parquet(io.qualify(str(path))),
@@ -388,8 +388,8 @@ def _version() -> str:
         return "unknown (not installed)"
 
 
-def _not_bridge_chatter(record: logging.LogRecord) -> bool:
-    return record.levelno >= logging.WARNING or f"{os.sep}py4j{os.sep}" not in record.pathname
+def _ours_or_a_warning(record: logging.LogRecord) -> bool:
+    return record.levelno >= logging.WARNING or record.name.split(".")[0] in ("w2v_spark", "__main__")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -397,11 +397,12 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    # py4j logs (some of it on the root logger) every connection it closes, and a traceback per
-    # call to a JVM that died: noise around the one line that says what happened.
+    # The log shows our progress and everyone's warnings. The libraries below us log at INFO
+    # every connection they close, and a traceback per call to a JVM that died: noise around
+    # the one line that says what happened.
     for handler in logging.getLogger().handlers:
-        if _not_bridge_chatter not in handler.filters:  # main() may run many times in a process
-            handler.addFilter(_not_bridge_chatter)
+        if _ours_or_a_warning not in handler.filters:  # main() may run many times in a process
+            handler.addFilter(_ours_or_a_warning)
     args = None
     try:
         args = build_parser().parse_args(argv)

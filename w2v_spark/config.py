@@ -7,12 +7,15 @@ the offending key as ``section.key``.
 
 import dataclasses
 import difflib
+import logging
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from w2v_spark.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 #: Reference tokenization of the benchmarks (ANCHORS): letters/digits, optional 's-style suffix.
 #: Letters, combining marks and digits of every script, an apostrophe inside a word (Java regex).
@@ -25,6 +28,15 @@ REFERENCE_TOKEN_PATTERN = r"[a-z0-9]+(?:'[a-z]+)?"
 
 NORMALIZATIONS = ("NFKC", "NFC", "none")
 
+#: Keys earlier versions read and this one ignores, with why: a config that sets one still runs,
+#: with a warning.
+RETIRED_KEYS = {
+    "spark.class_archive": "the job no longer keeps a JVM class-data-sharing archive in the user's "
+                           "cache; README, \"JVM start-up\", shows how to pass one yourself",
+    "spark.training_jit": "the JVM's compilers are left alone now (the C1-only directive gained "
+                          "< 5 % and changed the whole JVM of a session it joined)",
+}
+
 
 def _require(condition: bool, key: str, message: str) -> None:
     if not condition:
@@ -35,27 +47,15 @@ def _require(condition: bool, key: str, message: str) -> None:
 class SparkConfig:
     """``[spark]``: where to run. ``master`` is ignored under spark-submit (its --master wins).
 
-    ``class_archive``: where the driver JVM's class-data-sharing archive lives when this process
-    starts the JVM (not under spark-submit): ``"auto"`` (the user cache, see
-    :mod:`w2v_spark.session`), ``"off"``, or a directory.
-
-    ``training_jit``: in local mode, which of the JVM's compilers may compile code that becomes
-    hot while SGNS trains: ``"c1"`` (the quick one only; see :func:`w2v_spark.session.training_jit`)
-    or ``"default"`` (C1 and C2)."""
+    (``class_archive`` and ``training_jit`` are no longer keys: see :data:`RETIRED_KEYS`.)"""
 
     master: str = "local[2]"
     partitions: int = 2
     app_name: str = "w2v_spark"
-    class_archive: str = "auto"
-    training_jit: str = "c1"
     conf: dict = field(default_factory=dict)
 
     def __post_init__(self):
         _require(self.partitions >= 1, "spark.partitions", f"must be ≥ 1, got {self.partitions}")
-        _require(self.class_archive.strip() != "", "spark.class_archive",
-                 f"must be 'auto', 'off' or a directory, got {self.class_archive!r}")
-        _require(self.training_jit in ("c1", "default"), "spark.training_jit",
-                 f"must be 'c1' or 'default', got {self.training_jit!r}")
         for key, value in self.conf.items():
             _require(key.startswith("spark."), "spark.conf", f"keys must start with 'spark.', got {key!r}")
             _require(isinstance(value, (str, int, float, bool)), f"spark.conf.{key}", "must be a scalar")
@@ -381,6 +381,10 @@ def from_dict(raw: dict[str, Any]) -> JobConfig:
         known = {f.name: f.type for f in fields(cls)}
         kwargs = {}
         for key, value in values.items():
+            if f"{section}.{key}" in RETIRED_KEYS:
+                log.warning("config %s.%s: no longer used (%s); remove the key", section, key,
+                            RETIRED_KEYS[f"{section}.{key}"])
+                continue
             if key not in known:
                 raise ConfigError(f"config {section}.{key}: unknown key{_did_you_mean(key, known)}")
             kwargs[key] = _check_type(f"{section}.{key}", value, known[key])

@@ -1,7 +1,7 @@
 """Reading corpora and writing results: the only module that knows paths and file formats.
 
-File-system operations go through Hadoop's ``FileSystem`` API of the running Spark session, so
-the same code writes to a local disk, HDFS or an object store. Outputs are assembled in a hidden
+File-system operations go through ``pyarrow.fs`` (:class:`FileSystem`), so the same code writes
+to a local disk, HDFS or an object store, with or without a JVM in this process. Outputs are assembled in a hidden
 staging directory next to the target and renamed into place only when complete (:class:`Output`).
 """
 
@@ -11,14 +11,13 @@ import json
 import logging
 import os
 import re
-import shutil
-import tempfile
 import uuid
 from collections.abc import Iterator
 from urllib.parse import urlparse
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.fs as pafs
 from pyspark.sql import DataFrame, SparkSession
 
 from w2v_spark.config import InputConfig
@@ -36,72 +35,103 @@ def qualify(path: str) -> str:
 
 
 class FileSystem:
-    """A thin wrapper over Hadoop's ``FileSystem`` for one path's scheme."""
+    """The file system of one path's scheme, through ``pyarrow.fs``: local disks, HDFS (libhdfs,
+    as Spark's own Python tools use it), S3 (``s3://`` and Hadoop's ``s3a://``), GCS and Azure.
 
-    def __init__(self, spark: SparkSession, path: str):
-        jvm = spark.sparkContext._jvm
-        self._jvm = jvm
-        self._Path = jvm.org.apache.hadoop.fs.Path
-        self._fs = self._Path(path).getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
-        # No ".name.crc" side files next to every output on local disks.
-        self._fs.setWriteChecksum(False)
-        #: The driver's own disk: bytes are read and written by Python directly.
-        self.local = str(self._fs.getScheme()) == "file"
+    No JVM is involved, so the same calls work in a classic session, in a Spark Connect session
+    (where there is no JVM in this process), and after a JVM ran out of memory. Object stores take
+    their credentials from their SDKs' usual chain (environment, instance profile), not from
+    Hadoop's ``core-site.xml``.
+    """
+
+    def __init__(self, path: str):
+        uri = _pyarrow_uri(path)
+        try:
+            self._fs, _ = pafs.FileSystem.from_uri(uri)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as err:
+            raise OutputError(f"{path}: no file system for this scheme in pyarrow.fs "
+                              f"({_first_line(err)})") from None
+        #: The driver's own disk.
+        self.local = isinstance(self._fs, pafs.LocalFileSystem)
+
+    def _path(self, path: str) -> str:
+        """``path`` as ``pyarrow.fs`` names it inside its file system."""
+        parsed = urlparse(path)
+        if self.local or not SCHEME.match(path):
+            return parsed.path if SCHEME.match(path) else path
+        if parsed.scheme in ("hdfs", "viewfs"):
+            return parsed.path
+        return parsed.netloc.split("@")[0] + parsed.path  # bucket or container, then the key
+
+    def _info(self, path: str) -> pafs.FileInfo:
+        return self._fs.get_file_info(self._path(path))
 
     def exists(self, path: str) -> bool:
-        return bool(self._fs.exists(self._Path(path)))
+        return self._info(path).type != pafs.FileType.NotFound
 
     def is_dir(self, path: str) -> bool:
-        return bool(self._fs.getFileStatus(self._Path(path)).isDirectory())
+        return self._info(path).type == pafs.FileType.Directory
 
     def size(self, path: str) -> int:
         """Bytes under ``path`` (a file, or a directory with everything below it)."""
-        return int(self._fs.getContentSummary(self._Path(path)).getLength())
+        info = self._info(path)
+        if info.type != pafs.FileType.Directory:
+            return int(info.size or 0)
+        below = self._fs.get_file_info(pafs.FileSelector(self._path(path), recursive=True))
+        return sum(int(entry.size or 0) for entry in below if entry.type == pafs.FileType.File)
 
     def mkdirs(self, path: str) -> None:
-        if not self._fs.mkdirs(self._Path(path)):
-            raise OutputError(f"cannot create directory {path}")
+        try:
+            self._fs.create_dir(self._path(path), recursive=True)
+        except OSError as err:
+            raise OutputError(f"cannot create directory {path}: {_first_line(err)}") from None
 
     def rename(self, source: str, target: str) -> None:
-        if not self._fs.rename(self._Path(source), self._Path(target)):
-            raise OutputError(f"cannot rename {source} to {target}")
+        try:
+            self._fs.move(self._path(source), self._path(target))
+        except OSError as err:
+            raise OutputError(f"cannot rename {source} to {target}: {_first_line(err)}") from None
 
     def delete(self, path: str) -> None:
-        self._fs.delete(self._Path(path), True)
+        """Delete a file or a directory with everything below it; nothing if it is not there."""
+        info = self._info(path)
+        if info.type == pafs.FileType.Directory:
+            self._fs.delete_dir(self._path(path))
+        elif info.type != pafs.FileType.NotFound:
+            self._fs.delete_file(self._path(path))
 
     def list_names(self, path: str) -> list[str]:
         """Names of the entries directly under ``path`` (empty if it does not exist)."""
-        if not self.exists(path):
+        if not self.is_dir(path):
             return []
-        return sorted(str(s.getPath().getName()) for s in self._fs.listStatus(self._Path(path)))
+        return sorted(entry.base_name for entry in
+                      self._fs.get_file_info(pafs.FileSelector(self._path(path))))
 
     def read_bytes(self, path: str) -> bytes:
-        if self.local:
-            with open(self._local_path(path), "rb") as stream:
-                return stream.read()
-        with tempfile.TemporaryDirectory(prefix="w2v_spark-") as spool:
-            copy = os.path.join(spool, "copy")
-            self._fs.copyToLocalFile(False, self._Path(path), self._Path(f"file://{copy}"), True)
-            with open(copy, "rb") as stream:
-                return stream.read()
+        with self._fs.open_input_stream(self._path(path)) as stream:
+            return stream.read()
 
     def write_bytes(self, path: str, chunks: Iterator[bytes]) -> None:
-        """Write ``chunks`` to ``path`` (replacing it; parent directories are created).
-
-        The bytes never cross py4j, which sends them base64-encoded over a socket (a 27 MB
-        matrix of a bench-en checkpoint cost ≈ 0.3 CPU-seconds of the driver and the JVM, on the
-        cores training runs on): local paths are written by Python, other file systems get a
-        local spool file that Hadoop copies.
-        """
+        """Write ``chunks`` to ``path`` (replacing it; parent directories are created)."""
         if self.local:
-            _write_file(self._local_path(path), chunks)
+            _write_file(self._path(path), chunks)
             return
-        with tempfile.TemporaryDirectory(prefix="w2v_spark-") as spool:
-            copy = _write_file(os.path.join(spool, "copy"), chunks)
-            self._fs.copyFromLocalFile(False, True, self._Path(f"file://{copy}"), self._Path(path))
+        inner = self._path(path)
+        self._fs.create_dir(inner.rsplit("/", 1)[0], recursive=True)
+        with self._fs.open_output_stream(inner) as stream:
+            for chunk in chunks:
+                stream.write(chunk)
 
-    def _local_path(self, path: str) -> str:
-        return str(self._Path(path).toUri().getPath())
+
+def _pyarrow_uri(path: str) -> str:
+    """``path`` as ``pyarrow.fs.FileSystem.from_uri`` takes it: Hadoop's ``s3a://`` is S3's
+    ``s3://``, Spark's ``file:/x`` a local path."""
+    parsed = urlparse(path)
+    if not SCHEME.match(path) or parsed.scheme == "file":
+        return parsed.path if SCHEME.match(path) else os.path.abspath(path)
+    if parsed.scheme in ("s3a", "s3n"):
+        return "s3://" + path.split("://", 1)[1]
+    return path
 
 
 def _write_file(target: str, chunks: Iterator[bytes]) -> str:
@@ -124,7 +154,7 @@ def read_lines(spark: SparkSession, path: str, config: InputConfig) -> tuple[Dat
     Text files (optionally .gz/.bz2, or a directory of them) give one row per line; Parquet gives
     the column ``config.column``. Returns ``(lines, column name, bytes read)``.
     """
-    fs = FileSystem(spark, path)
+    fs = FileSystem(path)
     if not fs.exists(path):
         raise InputDataError(f"input {path} does not exist")
     fmt = config.format
@@ -163,10 +193,7 @@ def _log_files(fs: FileSystem, path: str, lines: DataFrame) -> int:
 
 def _has_parquet(fs: FileSystem, path: str) -> bool:
     """A directory holding ``*.parquet`` files (as Spark writes them)."""
-    if not fs.is_dir(path):
-        return False
-    statuses = fs._fs.listStatus(fs._Path(path))
-    return any(str(s.getPath().getName()).endswith(".parquet") for s in statuses)
+    return any(name.endswith(".parquet") for name in fs.list_names(path))
 
 
 def embeddings_table(words: list[str], counts: np.ndarray, vectors: np.ndarray) -> pa.Table:
@@ -214,9 +241,9 @@ class Output:
     On object stores rename is a copy, so there the commit is not atomic (see README).
     """
 
-    def __init__(self, spark: SparkSession, target: str, on_existing: str):
+    def __init__(self, target: str, on_existing: str):
         self.target = qualify(target).rstrip("/")
-        self.fs = FileSystem(spark, self.target)
+        self.fs = FileSystem(self.target)
         self.on_existing = on_existing
         self.run_id = uuid.uuid4().hex[:12]
         parent, name = self.target.rsplit("/", 1)
@@ -236,7 +263,7 @@ class Output:
             probe = f"{self.staging}/_probe"
             self.fs.write_bytes(probe, iter([b"ok"]))
             self.fs.delete(probe)
-        except Exception as err:  # noqa: BLE001 - py4j raises many types for permission problems
+        except (OSError, OutputError) as err:
             self.abort()
             raise OutputError(f"output {self.target} is not writable: {_first_line(err)}") from None
 
@@ -265,14 +292,7 @@ class Output:
     def abort(self) -> None:
         try:
             self.fs.delete(self.staging)
-        except Exception:  # noqa: BLE001 - best effort on the way out of a failure
-            if self.fs.local:
-                # Hadoop's FileSystem lives in the JVM, which is gone when it ran out of
-                # memory: a local staging directory is removed by Python instead.
-                local = urlparse(self.staging).path if SCHEME.match(self.staging) else self.staging
-                shutil.rmtree(local, ignore_errors=True)
-                if not os.path.exists(local):
-                    return
+        except OSError:  # best effort on the way out of a failure
             log.warning("could not delete staging directory %s", self.staging)
 
 

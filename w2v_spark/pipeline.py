@@ -47,7 +47,6 @@ from w2v_spark.errors import (
 from w2v_spark.ppmi import ppmi
 from w2v_spark.resources import check_memory, memory_failure
 from w2v_spark.schemas import EMBEDDINGS, VOCAB
-from w2v_spark.session import training_jit
 from w2v_spark.svd import randomized_svd, sparse_blocks, word_vectors
 from w2v_spark.tokenize import tokenize
 from w2v_spark.train import (
@@ -65,12 +64,15 @@ FORMAT_VERSION = 1
 
 
 def check_token_pattern(spark: SparkSession, pattern: str) -> None:
-    """Spark uses Java regexes: compile it in the JVM so a bad one fails before any work."""
+    """Spark uses Java regexes: one Spark SQL query compiles it, so a bad one fails before any
+    work (in a classic or a Spark Connect session alike)."""
     try:
-        spark.sparkContext._jvm.java.util.regex.Pattern.compile(pattern)
-    except Exception as err:  # noqa: BLE001 - py4j wraps PatternSyntaxException
-        first = str(err).split("PatternSyntaxException:")[-1].strip().splitlines()[0]
-        raise ConfigError(f"config tokenize.token_pattern: not a valid Java regex ({first})") from None
+        spark.range(1).select(F.regexp_extract(F.lit(""), pattern, 0)).collect()
+    except Exception as err:  # noqa: BLE001 - Spark's exception for a bad pattern differs by session
+        if "PATTERN" not in str(err) and "regex" not in str(err).lower():
+            raise
+        raise ConfigError(f"config tokenize.token_pattern: not a valid Java regex: {pattern!r}") \
+            from None
 
 
 def run(spark: SparkSession, config: JobConfig, input_path: str, output_path: str,
@@ -84,7 +86,7 @@ def run(spark: SparkSession, config: JobConfig, input_path: str, output_path: st
     started = datetime.now(timezone.utc)
     input_path = io.qualify(input_path)
     check_token_pattern(spark, config.tokenize.token_pattern)
-    output = io.Output(spark, output_path, config.output.on_existing)
+    output = io.Output(output_path, config.output.on_existing)
     output.check()
     sc = spark.sparkContext
     # Read now: after an OutOfMemoryError the JVM that knows them may be gone.
@@ -414,10 +416,9 @@ def _train_sgns(spark, config: JobConfig, corpus: Corpus, output: io.Output, pre
         if config.output.checkpoints or resume:
             checkpoints = Checkpoints(spark, output.target, config.to_dict(),
                                       vocabulary_fingerprint(corpus.words, corpus.counts))
-        with training_jit(spark, config.spark.training_jit):
-            vectors, reports = train_sgns(spark, packed, tables=tables, config=config.sgns,
-                                          partitions=partitions, checkpoints=checkpoints,
-                                          resume=resume, debug=config.debug)
+        vectors, reports = train_sgns(spark, packed, tables=tables, config=config.sgns,
+                                      partitions=partitions, checkpoints=checkpoints,
+                                      resume=resume, debug=config.debug)
         packed.unpersist()
 
     with timer(f"{prefix}write" if prefix else "write"):

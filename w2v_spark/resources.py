@@ -80,7 +80,7 @@ def check_memory(vocab_size: int, vector_size: int, conf: dict[str, str], tasks_
 #: Text of a failure that means a container or the kernel killed an executor for its memory.
 _KILLED_FOR_MEMORY = ("exceeding memory limits", "OOMKilled", "killed by the OOM killer")
 
-#: Exceptions by which Python learns that the JVM it talks to is gone (py4j's socket).
+#: Exceptions by which Python learns that the JVM it talks to is gone (its socket closed).
 _JVM_GONE = (ConnectionRefusedError, ConnectionResetError, BrokenPipeError)
 
 

@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
-import ctypes
-import hashlib
 import logging
 import os
 import re
 import shlex
-import shutil
 import sys
-import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from subprocess import Popen
 
 import pyspark
-from pyspark import SparkContext
-from pyspark.find_spark_home import _find_spark_home
 from pyspark.sql import SparkSession
 
 from w2v_spark.config import SparkConfig
@@ -130,25 +123,6 @@ def local_master(master: str, conf: dict[str, str], cores: Callable[[], int]) ->
     return None
 
 
-def keep_freed_memory() -> bool:
-    """For this process (the driver), what ``PYTHON_WORKER_ENV``'s ``MALLOC_*`` settings do for
-    the workers: glibc keeps freed memory for the next large array instead of unmapping it and
-    faulting fresh pages in next time. (The environment is read when the process starts, too
-    early for us to set; ``mallopt`` changes the same two thresholds now.)
-
-    Every epoch the driver receives the model's slices (27 MB on bench-en), merges them and frees
-    them; fresh pages for them cost ≈ 0.05 CPU s per epoch on the VM of BENCHMARKS.md, on the
-    cores the trainers need in local mode. Returns whether glibc took both settings (False
-    elsewhere, e.g. musl or macOS, where nothing changes)."""
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):
-        return False
-    m_trim_threshold, m_mmap_threshold = -1, -3
-    # mallopt takes a C int: the largest thresholds it can express (the env vars say 1 GiB / 4 GiB).
-    return bool(mallopt(m_mmap_threshold, 1 << 30)) and bool(mallopt(m_trim_threshold, 2**31 - 1))
-
-
 #: Spark SQL settings of ours for every master. ``spark.sql.shuffle.partitions`` stays Spark's
 #: (200, or the user's): co-occurrence counting shuffles tens of millions of pairs (34 M on a
 #: 30 M-word corpus), which as few as the training partitions (our earlier setting) made into a
@@ -166,131 +140,6 @@ def default_conf(master: str) -> dict[str, str]:
     if is_local(master):
         defaults.update(LOCAL_MODE_CONF)
     return defaults
-
-
-#: First bytes of a finished dynamic class-data-sharing archive (HotSpot's
-#: ``CDS_DYNAMIC_ARCHIVE_MAGIC`` 0xf00baba8, little-endian). The JVM writes the header last, so a
-#: dump cut short does not start with it.
-_ARCHIVE_MAGIC = bytes.fromhex("a8ab0bf0")
-
-#: Silences the JVM's class-data-sharing log: the dump warns about every class it skips (signed
-#: jars, old class files: ~1,000 lines on Spark's classpath), none of it actionable.
-_QUIET_CDS = "-Xlog:cds=off -Xlog:cds+dynamic=off"
-
-
-@dataclass(frozen=True)
-class ClassArchive:
-    """The driver JVM's class-data-sharing archive: ``path`` when it exists; otherwise this run
-    dumps one to ``staging`` as its JVM exits, and :func:`publish_class_archive` moves it to
-    ``path``."""
-
-    path: Path
-    staging: Path | None = None
-
-    def java_options(self) -> str:
-        if self.staging is None:
-            # Should the JVM crash on the archive, its crash report goes beside it, not into the
-            # user's working directory.
-            return (f"-XX:SharedArchiveFile={self.path} {_QUIET_CDS} "
-                    f"-XX:ErrorFile={self.path.parent}/hs_err_pid%p.log")
-        return f"-XX:ArchiveClassesAtExit={self.staging} {_QUIET_CDS}"
-
-
-def cache_directory() -> Path:
-    """``$W2V_SPARK_CACHE_DIR``, else ``$XDG_CACHE_HOME/w2v_spark``, else ``~/.cache/w2v_spark``."""
-    if os.environ.get("W2V_SPARK_CACHE_DIR"):
-        return Path(os.environ["W2V_SPARK_CACHE_DIR"])
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "w2v_spark"
-
-
-def class_archive(setting: str) -> ClassArchive | None:
-    """The archive for the JVM this process is about to start (``setting``: ``[spark]
-    class_archive``), or None (``"off"``, no Java found, or a directory we cannot write).
-
-    The JVM spends its first seconds loading and verifying ≈ 25,000 of Spark's classes; an
-    archive of them, mapped at start, skips most of that (bench-en end to end: −3 to −5 s). An
-    archive is valid for one JVM build and one Spark classpath, so its name is a digest of the
-    ``java`` that spark-submit will run (path, size, mtime) and of Spark's jars; HotSpot checks
-    both again when it maps it and runs without the archive if they differ."""
-    if setting == "off":
-        return None
-    java_home = os.environ.get("JAVA_HOME")
-    java = os.path.join(java_home, "bin", "java") if java_home else shutil.which("java")
-    if not java or not os.path.exists(java):
-        return None
-    java = os.path.realpath(java)
-    jars = Path(os.environ.get("SPARK_HOME") or _find_spark_home()) / "jars"
-    digest = hashlib.sha256()
-    stat = os.stat(java)
-    digest.update(f"{java}\0{stat.st_size}\0{stat.st_mtime_ns}\0".encode())
-    for jar in sorted(jars.glob("*.jar")):
-        digest.update(f"{jar.name}\0{jar.stat().st_size}\0".encode())
-    directory = cache_directory() if setting == "auto" else Path(setting).expanduser()
-    path = directory / f"spark-{pyspark.__version__}-{digest.hexdigest()[:16]}.jsa"
-    if path.is_file():
-        return ClassArchive(path)
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        log.info("no JVM class archive: cannot create %s (%s)", directory, err.strerror)
-        return None
-    if not os.access(directory, os.W_OK):
-        log.info("no JVM class archive: %s is not writable", directory)
-        return None
-    for stale in directory.glob(f"{path.name}.*.partial"):
-        # Left by a process that ended before it could publish (its JVM failed to start, or
-        # was killed): removed once that process is gone.
-        owner = stale.name.rsplit(".", 2)[-2]
-        if not owner.isdigit() or not _alive(int(owner)):
-            stale.unlink(missing_ok=True)
-    return ClassArchive(path, staging=path.with_name(f"{path.name}.{os.getpid()}.partial"))
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, someone else's
-        pass
-    return True
-
-
-def publish_class_archive(archive: ClassArchive, jvm: Popen | None) -> None:
-    """After ``spark.stop()``: end ``jvm`` (the gateway process this run started; it dumps the
-    archive as it exits), then publish the dump under its final name by one rename, so a JVM
-    never maps a half-written archive (which crashes it). A dump that did not finish is
-    deleted. ``jvm`` None: no JVM to end (only the dump is judged)."""
-    if jvm is not None:
-        log.info("writing the JVM class archive (once per JDK and Spark; ≈ 15 s) ...")
-        gateway = SparkContext._gateway
-        if gateway is not None and getattr(gateway, "proc", None) is jvm:
-            try:
-                gateway.shutdown()
-            except Exception:  # noqa: BLE001 - the JVM is ending anyway
-                pass
-            SparkContext._gateway = None
-            SparkContext._jvm = None
-        # The gateway JVM exits when its stdin closes (what happens when Python exits).
-        jvm.stdin.close()
-        try:
-            jvm.wait(timeout=600)
-        except Exception:  # noqa: BLE001 - a JVM that does not end leaves no archive
-            jvm.kill()
-    staging = archive.staging
-    try:
-        with open(staging, "rb") as dump:
-            finished = dump.read(4) == _ARCHIVE_MAGIC
-    except OSError:
-        finished = False
-    if finished and jvm is not None and jvm.returncode == 0:
-        os.replace(staging, archive.path)
-        log.info("JVM class archive written to %s (%d MB); later runs start faster",
-                 archive.path, archive.path.stat().st_size >> 20)
-    else:
-        staging.unlink(missing_ok=True)
-        log.info("no JVM class archive: the JVM's dump did not finish")
 
 
 def launched_by_spark_submit() -> bool:
@@ -382,20 +231,24 @@ def _join_spark_submit(config: SparkConfig) -> SparkSession:
     return spark
 
 
-def build_session(config: SparkConfig, archive: ClassArchive | None = None) -> SparkSession:
+def build_session(config: SparkConfig) -> SparkSession:
     """Start (or join) the SparkSession.
 
     Settings come, highest first, from ``spark-submit`` (its ``--conf``, ``--driver-memory``,
     ``--master``, ``spark-defaults.conf``) or, for a JVM pyspark starts, from
     ``spark-defaults.conf`` and ``PYSPARK_SUBMIT_ARGS`` (:func:`launcher_settings`); then the
     TOML's ``[spark]`` / ``[spark.conf]``; then our defaults (:func:`default_conf`). An active
-    session (a notebook's, the tests') is joined as it is. Executors run the same Python as the
-    driver unless ``PYSPARK_PYTHON`` says otherwise. ``archive``: the driver JVM maps (or dumps)
-    it; only for a JVM this process starts.
+    session (a notebook's, the tests') is joined as it is: none of these apply to it, and its
+    log level stays (:func:`spark_session` lends it our SQL settings for the run only).
+    Executors run the same Python as the driver unless ``PYSPARK_PYTHON`` says otherwise.
     """
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        log.info("joining the active Spark session as it is (master %s; [spark] settings do "
+                 "not apply to it)", active.conf.get("spark.master", "?"))
+        return active
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    keep_freed_memory()
-    if launched_by_spark_submit() and SparkSession.getActiveSession() is None:
+    if launched_by_spark_submit():
         spark = _join_spark_submit(config)
         return _started(spark)
     launcher = launcher_settings()
@@ -410,9 +263,6 @@ def build_session(config: SparkConfig, archive: ClassArchive | None = None) -> S
         builder = builder.appName(config.app_name)
     if "spark.master" not in launcher:
         builder = builder.master(config.master)
-    if archive is not None:
-        own = conf.get("spark.driver.extraJavaOptions", "")
-        conf["spark.driver.extraJavaOptions"] = f"{own} {archive.java_options()}".strip()
     # Our one log line per stage/epoch is the progress report; the console bar garbles logs.
     defaults = {"spark.ui.showConsoleProgress": "false", **default_conf(master)}
     for key, value in defaults.items():
@@ -439,34 +289,36 @@ def _started(spark: SparkSession) -> SparkSession:
 
 
 @contextmanager
+def _lent_sql_settings(spark: SparkSession) -> Iterator[None]:
+    """:data:`SQL_CONF` in a session we joined, for the run only: its own values come back
+    afterwards (a key it never set is unset again)."""
+    own = spark.conf.getAll
+    before = {key: own.get(key) for key in SQL_CONF}
+    for key, value in SQL_CONF.items():
+        spark.conf.set(key, value)
+    try:
+        yield
+    finally:
+        for key, value in before.items():
+            if value is None:
+                spark.conf.unset(key)
+            else:
+                spark.conf.set(key, value)
+
+
+@contextmanager
 def spark_session(config: SparkConfig) -> Iterator[SparkSession]:
     """The session for one command: reuses an active one (a notebook's, the tests'), otherwise
     starts one and stops it on the way out."""
     owned = SparkSession.getActiveSession() is None
-    archive = None
-    if owned and SparkContext._gateway is None and not launched_by_spark_submit():
-        archive = class_archive(config.class_archive)  # only a JVM we start can map one
-    try:
-        spark = build_session(config, archive)
-    except W2VError:
-        if archive is None:
-            raise
-        # A JVM that cannot map an archive normally runs without it; one that crashed on it
-        # (a file damaged after it was published) would fail every later run: drop it, go on.
-        log.warning("the JVM did not start with class archive %s: removed; starting without it",
-                    archive.path)
-        if archive.staging is None:
-            archive.path.unlink(missing_ok=True)
-        archive = None
-        spark = build_session(config)
-    jvm = None
-    if archive is not None:
-        log.info("JVM class archive: %s %s", "creating" if archive.staging else "using",
-                 archive.path)
-        jvm = getattr(SparkContext._gateway, "proc", None)  # the JVM this call started
+    spark = build_session(config)
     failed = False
     try:
-        yield spark
+        if owned:
+            yield spark
+        else:
+            with _lent_sql_settings(spark):
+                yield spark
     except BaseException:
         failed = True
         raise
@@ -480,79 +332,4 @@ def spark_session(config: SparkConfig) -> Iterator[SparkSession]:
                 if not failed:
                     raise
                 log.debug("stopping Spark after a failure", exc_info=True)
-            if archive is not None and archive.staging is not None:
-                publish_class_archive(archive, jvm)
-
-
-#: HotSpot compiler directive: C2 compiles nothing more (what it compiled stays); a method that
-#: becomes hot is compiled by C1 without profiling (the tiered policy's level 1).
-_C1_ONLY = '[{match: "*.*", c2: {Exclude: true}}]'
-
-
-def _diagnostic_command(spark: SparkSession, operation: str, *args: str) -> str:
-    """Run a ``jcmd`` diagnostic command inside the driver JVM, through its DiagnosticCommand
-    MBean (``Compiler.directives_add`` is the operation ``compilerDirectivesAdd``)."""
-    gateway, jvm = spark.sparkContext._gateway, spark.sparkContext._jvm
-
-    def array(kind, *items):
-        made = gateway.new_array(kind, len(items))
-        for index, item in enumerate(items):
-            made[index] = item
-        return made
-
-    server = jvm.java.lang.management.ManagementFactory.getPlatformMBeanServer()
-    # Called through the public interface's Method: py4j's lookup on the server's class (in a
-    # package java.management does not export) finds no invoke().
-    for_name = jvm.java.lang.Class.forName
-    invoke = for_name("javax.management.MBeanServer").getMethod("invoke", array(
-        jvm.java.lang.Class, for_name("javax.management.ObjectName"),
-        for_name("java.lang.String"), for_name("[Ljava.lang.Object;"),
-        for_name("[Ljava.lang.String;")))
-    name = jvm.javax.management.ObjectName("com.sun.management:type=DiagnosticCommand")
-    arguments = array(jvm.java.lang.Object, array(jvm.java.lang.String, *args))
-    signature = array(jvm.java.lang.String, "[Ljava.lang.String;")
-    return str(invoke.invoke(server, array(jvm.java.lang.Object, name, operation, arguments,
-                                           signature)))
-
-
-def _hold_back_c2(spark: SparkSession) -> bool:
-    """Push the C1-only directive onto the JVM's directive stack; False (with a warning) when
-    the JVM has no such command (not HotSpot) or does not take it."""
-    with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="w2v-jit-") as directive:
-        directive.write(_C1_ONLY)
-        directive.flush()
-        try:
-            reply = _diagnostic_command(spark, "compilerDirectivesAdd", directive.name).strip()
-        except Exception as err:  # noqa: BLE001 - py4j wraps whatever the JVM raised
-            reply = str(err).splitlines()[0]
-    if not reply.startswith("1 "):
-        log.warning("spark.training_jit: the JVM did not take the compiler directive (%s); "
-                    "training with its default compilers", reply)
-        return False
-    log.info("JVM: C1 only while training (spark.training_jit)")
-    return True
-
-
-@contextmanager
-def training_jit(spark: SparkSession, setting: str) -> Iterator[None]:
-    """While SGNS trains in local mode (the driver JVM is the executor), the JVM's optimizing
-    compiler (C2) compiles nothing more; it comes back afterwards. ``setting``: ``[spark]
-    training_jit``; ``"default"`` leaves the JVM alone, as does a cluster master (the executors
-    are other JVMs).
-
-    Why: training runs in the JVM only Spark's scheduling, serialization and shuffle code, warm
-    but not hot, and C2 kept compiling it through every epoch (215 methods in epochs 3-5 on
-    bench-en): ≈ 1.5 CPU s per 3 epochs, on the cores the Python trainers need. C1 compiles the
-    same methods in a fraction of that and, for this code, about as well: training at
-    ``local[2]`` took 28.3 / 27.5 s instead of 29.2 / 29.4 s (alternating runs, BENCHMARKS.md
-    session 8). What C2 compiled while tokenizing and counting, which do run hot in the JVM,
-    stays compiled. Applied at run time as ``jcmd PID Compiler.directives_add`` would.
-    """
-    held_back = (setting == "c1" and is_local(spark.sparkContext.master)
-                 and _hold_back_c2(spark))
-    try:
-        yield
-    finally:
-        if held_back:
-            _diagnostic_command(spark, "compilerDirectivesRemove")
 

@@ -8,6 +8,7 @@ leaves the driver once (a broadcast, or in local mode a file) and comes back onc
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
@@ -181,8 +182,9 @@ def train_sgns(
                  "the full softmax")
     stratified = mode == "stratified" and partitions > 1
     broadcast_tables = sc.broadcast(tables)
+    # local[*]: the cores of this machine, where the driver and its executors run.
     local = local_master(sc.master, dict(sc.getConf().getAll()),
-                         cores=lambda: sc._jvm.java.lang.Runtime.getRuntime().availableProcessors())
+                         cores=lambda: len(os.sched_getaffinity(0)))
     runner = (StratifiedEpochs(sc, corpus, broadcast_tables, local=local)
               if stratified else AveragingEpochs(sc, corpus, broadcast_tables))
     reports: list[EpochReport] = []

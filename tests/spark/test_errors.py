@@ -187,7 +187,7 @@ def test_staged_output_is_validated_before_publishing(spark, tmp_path):
     from w2v_spark.errors import OutputError
     from w2v_spark.pipeline import _validate
 
-    output = io.Output(spark, str(tmp_path / "out"), "fail")
+    output = io.Output(str(tmp_path / "out"), "fail")
     output.check()
     words = ["a", "b"]
     io.write_table(spark, io.embeddings_table(words, np.array([2, 1]), np.ones((2, 3), np.float32)),
@@ -203,13 +203,13 @@ def test_staged_output_is_validated_before_publishing(spark, tmp_path):
     assert not any(tmp_path.iterdir())
 
 
-@pytest.mark.parametrize("local", [True, False], ids=["python-io", "hadoop-copy"])
-def test_file_system_bytes_round_trip_without_py4j(spark, tmp_path, local):
-    """Local paths are read and written by Python; other file systems through a spool file
-    Hadoop copies (exercised here on the local disk by turning the shortcut off)."""
+@pytest.mark.parametrize("local", [True, False], ids=["python-io", "pyarrow-stream"])
+def test_file_system_bytes_round_trip(tmp_path, local):
+    """Local paths are written in place by Python; other file systems through pyarrow's output
+    stream (exercised here on the local disk by turning the shortcut off)."""
     from w2v_spark import io
 
-    fs = io.FileSystem(spark, str(tmp_path))
+    fs = io.FileSystem(str(tmp_path))
     assert fs.local
     fs.local = local
     payload = bytes(range(256)) * 4096 + "é\n".encode()  # 1 MB, every byte value
@@ -220,6 +220,11 @@ def test_file_system_bytes_round_trip_without_py4j(spark, tmp_path, local):
     fs.write_bytes(target, iter([b"short"]))  # replaces
     assert fs.read_bytes(str(tmp_path / "a" / "b" / "blob.bin")) == b"short"
     assert sorted(p.name for p in (tmp_path / "a" / "b").iterdir()) == ["blob.bin"]  # no .crc
+    assert fs.size(str(tmp_path / "a")) == 5 and fs.list_names(f"file:{tmp_path}/a") == ["b"]
+    fs.rename(str(tmp_path / "a"), str(tmp_path / "c"))
+    fs.delete(f"file://{tmp_path}/c")
+    fs.delete(str(tmp_path / "never-there"))  # nothing to delete is not an error
+    assert not any(tmp_path.iterdir())
 
 
 def test_a_jvm_out_of_memory_ends_in_one_line_naming_the_stage_and_the_setting(tmp_path):
@@ -234,7 +239,7 @@ def test_a_jvm_out_of_memory_ends_in_one_line_naming_the_stage_and_the_setting(t
     out = tmp_path / "out"
     result = subprocess.run(
         [sys.executable, "-m", "w2v_spark", "train", "--input", str(corpus), "--output", str(out),
-         "--set", "input.max_line_length=100000000", "--set", "spark.class_archive=off",
+         "--set", "input.max_line_length=100000000",
          "--set", "spark.conf.spark.driver.memory=512m",
          "--set", f"spark.conf.spark.local.dir={tmp_path / 'scratch'}"],
         capture_output=True, text=True, timeout=300,

@@ -20,7 +20,7 @@ from w2v_spark.cli import main
 pytestmark = pytest.mark.spark
 
 FAST = ["--set", "sgns.epochs=1", "--set", "vocab.min_count=2", "--set", "sgns.vector_size=8",
-        "--set", "spark.class_archive=off"]
+]
 
 
 @pytest.fixture(scope="module")
@@ -212,3 +212,47 @@ def test_an_interrupted_run_says_how_to_resume(run, tmp_path):
     last = rest.strip().splitlines()[-1]
     assert last.startswith("error: interrupted") and "--resume" in last
     assert not out.exists()
+
+
+def test_a_run_writes_nothing_outside_its_output(tmp_path):
+    """With a fresh HOME and an empty working directory, a run (with the defaults: no class
+    archive) leaves its output and nothing else: no cache under HOME, no spark-warehouse,
+    derby or crash logs in the working directory, no staging or checkpoint directory beside
+    the output."""
+    home, work, results = tmp_path / "home", tmp_path / "work", tmp_path / "results"
+    for directory in (home, work, results):
+        directory.mkdir()
+    corpus = tmp_path / "corpus.txt"
+    write_topic_corpus(corpus, lines=200)
+    env = {key: value for key, value in os.environ.items()
+           if key not in ("XDG_CACHE_HOME", "W2V_SPARK_CACHE_DIR")}
+    env.update(HOME=str(home), PYSPARK_PYTHON=sys.executable)
+    done = subprocess.run(
+        [sys.executable, "-m", "w2v_spark", "train", "--input", str(corpus),
+         "--output", str(results / "run"), "--set", "sgns.epochs=2", "--set", "vocab.min_count=2",
+         "--set", "sgns.vector_size=8", "--set", "output.checkpoints=true"],
+        capture_output=True, text=True, timeout=600, cwd=work, env=env, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert list(home.rglob("*")) == [] and list(work.rglob("*")) == []
+    assert [p.name for p in results.iterdir()] == ["run"]
+    assert (results / "run" / "_SUCCESS").is_file()
+
+
+def test_a_run_in_a_joined_session_leaves_its_settings_as_it_found_them(spark, tmp_path):
+    """A notebook's session: the run borrows our SQL settings and gives the session's own back
+    (one of them set by the user, one not set at all), and sets nothing else."""
+    corpus = tmp_path / "corpus.txt"
+    write_topic_corpus(corpus, lines=100)
+    key = "spark.sql.adaptive.coalescePartitions.parallelismFirst"
+    spark.conf.set("spark.sql.session.timeZone", "Asia/Tokyo")
+    before = dict(spark.conf.getAll)
+    assert key not in before
+    assert main(["train", "--input", str(corpus), "--output", str(tmp_path / "run"), *FAST]) == 0
+    assert dict(spark.conf.getAll) == before
+    spark.conf.set(key, "true")
+    assert main(["ppmi", "--input", str(corpus), "--output", str(tmp_path / "counted"),
+                 "--set", "vocab.min_count=2", "--set", "ppmi.vector_size=4",
+                 "--set", "ppmi.oversample=4"]) == 0
+    assert spark.conf.get(key) == "true"
+    spark.conf.unset(key)
+    spark.conf.unset("spark.sql.session.timeZone")

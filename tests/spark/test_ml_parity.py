@@ -17,7 +17,6 @@ import numpy as np
 import pytest
 from pyspark.errors import IllegalArgumentException, PySparkKeyError
 from pyspark.ml import Pipeline
-from pyspark.ml import PipelineModel as PysparkPipelineModel
 from pyspark.ml.feature import RegexTokenizer
 from pyspark.ml.linalg import DenseVector
 

@@ -41,7 +41,6 @@ def test_shipped_configs_load_and_default_toml_equals_code_defaults():
         ({"sgns": {"min_alpha": 0.5}}, "sgns.min_alpha"),
         ({"vocab": {"sample": 1.5}}, "vocab.sample"),
         ({"spark": {"partitions": 0}}, "spark.partitions"),
-        ({"spark": {"training_jit": "c2"}}, "spark.training_jit: must be 'c1' or 'default', got 'c2'"),
         ({"sgns": {"epochs": "five"}}, "sgns.epochs: expected int, got str 'five'"),
         ({"sgns": {"epochs": True}}, "sgns.epochs: expected int"),
         ({"output": {"on_existing": "replace"}}, "output.on_existing"),
@@ -126,3 +125,12 @@ def test_the_default_partition_mode_is_one_the_model_can_train_with(model, loss,
 def test_threads_per_trainer(raw, task_cpus, threads):
     pytest.importorskip("numba")
     assert from_dict({"sgns": raw}).sgns.resolved_threads(task_cpus) == threads
+
+
+def test_a_retired_key_still_loads_with_a_warning_that_names_it(caplog):
+    with caplog.at_level("WARNING", logger="w2v_spark.config"):
+        config = from_dict({"spark": {"training_jit": "c1", "partitions": 3}})
+    assert config.spark.partitions == 3
+    assert "spark.training_jit: no longer used" in caplog.text
+    with pytest.raises(ConfigError, match="spark.training_jitt: unknown key"):
+        from_dict({"spark": {"training_jitt": "c1"}})
