@@ -3,8 +3,8 @@
     python tools/strata_quality.py --corpus bench-en.txt.gz --partitions 1,8,16,32,64 \
         --rounds 2 --seeds 1,2,3,4,5 [--threads 1] [--set section.key=value ...]
 
-Runs the production task functions of a stratified epoch (``epochs._block_task`` cuts each data
-partition's windows into blocks, ``epochs._train_block`` trains a trainer's block on its two
+Runs the production task functions of a stratified epoch (``stratum.block_task`` cuts each data
+partition's windows into blocks, ``stratum.train_block`` trains a trainer's block on its two
 slices of the model) stratum after stratum in this process, on the whole model, as Spark runs
 them (the equivalence test ``tests/spark/test_stratified.py`` checks that Spark's epoch is this
 computation, bit for bit). Documents are dealt to partitions and ordered by a hash of their
@@ -22,12 +22,13 @@ from collections import Counter, defaultdict
 
 import numpy as np
 
-from w2v_spark.bench import REFERENCE_TOKENIZATION, evaluate_vectors, read_documents
+from benchmarks.bench import REFERENCE_TOKENIZATION, evaluate_vectors, read_documents
 from w2v_spark.config import load_config
-from w2v_spark.epochs import EpochPlan, Tables, _block_task, _slice_words, _train_block
-from w2v_spark.sgns import TrainSettings
-from w2v_spark.strata import Deal, assign_buckets
-from w2v_spark.train import initial_model
+from w2v_spark.sgns.kernel import TrainSettings
+from w2v_spark.sgns.plan import EpochPlan, Tables
+from w2v_spark.sgns.strata import Deal, assign_buckets
+from w2v_spark.sgns.stratum import block_task, slice_words, train_block
+from w2v_spark.sgns.train import initial_model
 
 
 class Held:
@@ -63,16 +64,16 @@ def train(parts, tables: Tables, settings: TrainSettings, vocab: int, dim: int, 
                  for r in range(rounds)]
         blocks = defaultdict(list)
         for index, part in enumerate(parts):
-            for key, value in _block_task(index, [part], tables=Held(tables), deals=Held(deals),
+            for key, value in block_task(index, [part], tables=Held(tables), deals=Held(deals),
                                           plan=plan):
                 blocks[key].append(value)
         for stage in range(rounds * partitions):
             round_index, stratum = divmod(stage, partitions)
             for trainer in range(partitions):
-                input_words, output_words = _slice_words(deals[round_index], trainer, stratum,
+                input_words, output_words = slice_words(deals[round_index], trainer, stratum,
                                                          partitions)
                 s0, s1 = syn0[input_words], syn1[output_words]
-                _train_block(trainer, blocks.get(stage * partitions + trainer, []), s0, s1,
+                train_block(trainer, blocks.get(stage * partitions + trainer, []), s0, s1,
                              deal=deals[round_index], table=tables, plan=plan,
                              round_index=round_index, stratum=stratum)
                 syn0[input_words], syn1[output_words] = s0, s1

@@ -9,7 +9,7 @@ def __getattr__(name: str):
     # Python worker imports this package to run a stage's function, and none of them needs it
     # (60-80 ms of each worker's start).
     if name == "Embeddings":
-        from w2v_spark.embeddings import Embeddings
+        from w2v_spark.vectors.embeddings import Embeddings
 
         return Embeddings
     raise AttributeError(f"module 'w2v_spark' has no attribute {name!r}")

@@ -3,6 +3,9 @@ and the spark-submit entry points.
 
 Exit codes: 0 ok, 1 internal error, 2 usage/config, 3 bad input data, 4 output problem,
 5 quality gate failed (``evaluate --require``).
+
+One module (≈ 430 lines): the argument parser of every subcommand and the thin functions that
+call the pipeline; what each command does lives in the modules it calls.
 """
 
 from __future__ import annotations
@@ -120,9 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _train(args) -> int:
     from w2v_spark.config import PipelineConfig, load_config
-    from w2v_spark.io import SCHEME
     from w2v_spark.pipeline import run
-    from w2v_spark.session import spark_session
+    from w2v_spark.spark.files import SCHEME
+    from w2v_spark.spark.session import spark_session
 
     config = load_config(args.config, args.set)
     if args.command == "ppmi":
@@ -148,7 +151,7 @@ def _train(args) -> int:
 
 
 def _similar(args) -> int:
-    from w2v_spark.embeddings import Embeddings, find_methods
+    from w2v_spark.vectors.embeddings import Embeddings, find_methods
 
     methods = find_methods(args.embeddings)
     for method, location in methods.items():
@@ -183,9 +186,9 @@ def _trained_lowercase(location) -> bool:
 def _evaluate(args) -> int:
     import json
 
-    from w2v_spark.embeddings import Embeddings, find_methods
     from w2v_spark.errors import QualityGateError
-    from w2v_spark.evaluation import (
+    from w2v_spark.vectors.embeddings import Embeddings, find_methods
+    from w2v_spark.vectors.evaluation import (
         DEFAULT_ANALOGIES,
         DEFAULT_PAIRS,
         Requirement,
@@ -240,7 +243,7 @@ def _check_output_directory(output: str, on_existing: str) -> None:
     """What the job's own check (``io.Output.check``) will refuse, checked before a JVM starts
     (≈ 5 s) for a local output: it exists (and may not be replaced), or its parent is missing or
     not writable. Other file systems are checked by the job."""
-    from w2v_spark.io import SCHEME
+    from w2v_spark.spark.files import SCHEME
 
     if SCHEME.match(output):
         return
@@ -280,7 +283,7 @@ def _write_text_atomically(target, text: str) -> None:
 
 
 def _publish(args) -> int:
-    from w2v_spark.publish import publish
+    from w2v_spark.vectors.publish import publish
 
     pointer = Path(args.pointer).absolute()
     existing = next(p for p in (pointer.parent, *pointer.parents) if p.exists())
@@ -294,8 +297,8 @@ def _publish(args) -> int:
 
 
 def _export(args) -> int:
-    from w2v_spark.embeddings import Embeddings
-    from w2v_spark.word2vec_format import write
+    from w2v_spark.vectors.embeddings import Embeddings
+    from w2v_spark.vectors.word2vec_format import write
 
     embeddings = Embeddings.load(args.embeddings)
     target = Path(args.output).absolute()
@@ -309,7 +312,7 @@ def _export(args) -> int:
 
 
 def _import(args) -> int:
-    from w2v_spark.word2vec_format import import_file
+    from w2v_spark.vectors.word2vec_format import import_file
 
     if not os.path.isfile(args.input):
         raise InputDataError(f"input {args.input} does not exist")
@@ -327,11 +330,11 @@ def _import(args) -> int:
 
 
 def _neighbors(args) -> int:
-    from w2v_spark import io
     from w2v_spark.config import load_config
-    from w2v_spark.embeddings import find_methods
-    from w2v_spark.neighbors import nearest_neighbors
-    from w2v_spark.session import spark_session
+    from w2v_spark.spark.files import Output, qualify
+    from w2v_spark.spark.session import spark_session
+    from w2v_spark.vectors.embeddings import find_methods
+    from w2v_spark.vectors.neighbors import nearest_neighbors
 
     config = load_config(args.config, args.set)
     if args.topn < 1 or args.block_size < 1:
@@ -351,10 +354,10 @@ def _neighbors(args) -> int:
         if missing := [w for w in words if w not in known]:
             log.warning("neighbors: not in the vocabulary, no rows for: %s", ", ".join(missing))
     with spark_session(config.spark) as spark:
-        output = io.Output(args.output, config.output.on_existing)
+        output = Output(args.output, config.output.on_existing)
         output.check()
         try:
-            result = nearest_neighbors(spark, spark.read.parquet(io.qualify(str(path))),
+            result = nearest_neighbors(spark, spark.read.parquet(qualify(str(path))),
                                        topn=args.topn, block_size=args.block_size, words=words)
             result.sortWithinPartitions("word", "rank").write.parquet(output.path("neighbors"))
             output.commit()
@@ -365,7 +368,7 @@ def _neighbors(args) -> int:
 
 
 def _report(args) -> int:
-    from w2v_spark.report import write_report
+    from w2v_spark.vectors.report import write_report
 
     words = [w.strip() for w in args.words.split(",")] if args.words else None
     groups = {}

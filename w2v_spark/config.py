@@ -3,6 +3,9 @@
 Hyperparameter names follow gensim 4 (``vector_size``, ``window``, ``min_count``, ``sample``,
 ``negative``, ``ns_exponent``, ``alpha``, ``min_alpha``, ``epochs``, ``seed``). Every error names
 the offending key as ``section.key``.
+
+One module (≈ 430 lines) because the config is one contract: a dataclass per TOML section, each
+with its documented defaults and checks, read and validated in one place.
 """
 
 import dataclasses
@@ -23,7 +26,7 @@ log = logging.getLogger(__name__)
 DEFAULT_TOKEN_PATTERN = r"[\p{L}\p{N}][\p{L}\p{M}\p{N}]*(?:'[\p{L}\p{M}]+)?"
 
 #: The ASCII pattern of the reference tokenization (gensim, MLlib and the benchmarks' documents):
-#: ``python -m w2v_spark.bench`` sets it, with ``normalization = "none"``, for every system.
+#: ``python -m benchmarks.bench`` sets it, with ``normalization = "none"``, for every system.
 REFERENCE_TOKEN_PATTERN = r"[a-z0-9]+(?:'[a-z]+)?"
 
 NORMALIZATIONS = ("NFKC", "NFC", "none")

@@ -14,6 +14,9 @@ Extra Params: ``negative`` (noise words per pair), ``sample`` (subsampling thres
 ``nsExponent`` (noise distribution exponent), ``model`` (``"skipgram"`` or ``"cbow"``; CBOW
 averages partitions, see the README). ``numPartitions`` trains that many partitions in parallel
 *without* the quality loss of MLlib's averaging (see the README).
+
+One module (≈ 460 lines): the drop-in is one public surface (two classes, their Params, their
+files in MLlib's format, and the pipeline loader that reads them).
 """
 
 from __future__ import annotations
@@ -53,14 +56,14 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from w2v_spark.config import SgnsConfig
-from w2v_spark.embeddings import Embeddings
-from w2v_spark.epochs import Tables
+from w2v_spark.corpus.tokenize import split_long_documents
+from w2v_spark.corpus.vocab import build_vocab, count_words
 from w2v_spark.errors import ConfigError, W2VError
-from w2v_spark.io import embeddings_table
-from w2v_spark.session import local_workers_python
-from w2v_spark.tokenize import split_long_documents
-from w2v_spark.train import pack_corpus, train_sgns
-from w2v_spark.vocab import build_vocab, count_words
+from w2v_spark.sgns.plan import Tables
+from w2v_spark.sgns.train import pack_corpus, train_sgns
+from w2v_spark.spark.session import local_workers_python
+from w2v_spark.vectors.embeddings import Embeddings
+from w2v_spark.vectors.word2vec_format import embeddings_table
 
 
 class _Word2VecParams(HasInputCol, HasOutputCol, HasSeed, HasStepSize, HasMaxIter):

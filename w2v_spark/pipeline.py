@@ -12,6 +12,10 @@ Output layout under ``DIR`` (committed atomically, ``_SUCCESS`` last)::
 
 With one method its outputs sit at the top of ``DIR``; with several (``methods = ["sgns",
 "ppmi_svd"]``) each method's go under ``DIR/sgns/`` and ``DIR/ppmi_svd/``, over one vocabulary.
+
+One module (≈ 550 lines): a run read top to bottom, stage after stage (input check, vocabulary,
+each method, outputs, validation, commit); the stages themselves live in ``corpus/``, ``sgns/``,
+``count/`` and ``vectors/``.
 """
 
 from __future__ import annotations
@@ -30,12 +34,14 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
 
-from w2v_spark import io
-from w2v_spark.checkpoint import Checkpoints, remove_checkpoints, vocabulary_fingerprint
 from w2v_spark.config import JobConfig, TokenizeConfig
-from w2v_spark.cooccurrence import cooccurrence
-from w2v_spark.encode import encode
-from w2v_spark.epochs import Split, Tables
+from w2v_spark.corpus.encode import encode
+from w2v_spark.corpus.read import read_lines
+from w2v_spark.corpus.tokenize import tokenize
+from w2v_spark.corpus.vocab import build_vocab, count_words
+from w2v_spark.count.cooccurrence import cooccurrence
+from w2v_spark.count.ppmi import ppmi
+from w2v_spark.count.svd import randomized_svd, sparse_blocks, word_vectors
 from w2v_spark.errors import (
     ConfigError,
     InputDataError,
@@ -44,19 +50,19 @@ from w2v_spark.errors import (
     TrainingError,
     W2VError,
 )
-from w2v_spark.ppmi import ppmi
-from w2v_spark.resources import check_memory, memory_failure
 from w2v_spark.schemas import EMBEDDINGS, VOCAB
-from w2v_spark.svd import randomized_svd, sparse_blocks, word_vectors
-from w2v_spark.tokenize import tokenize
-from w2v_spark.train import (
+from w2v_spark.sgns.checkpoint import Checkpoints, remove_checkpoints, vocabulary_fingerprint
+from w2v_spark.sgns.plan import Split, Tables
+from w2v_spark.sgns.train import (
     pack_corpus,
     reports_as_dicts,
     spread_documents,
     threads_per_trainer,
     train_sgns,
 )
-from w2v_spark.vocab import build_vocab, count_words
+from w2v_spark.spark.files import Output, qualify, write_table
+from w2v_spark.spark.resources import check_memory, memory_failure
+from w2v_spark.vectors.word2vec_format import embeddings_table, word2vec_text
 
 log = logging.getLogger(__name__)
 
@@ -84,9 +90,9 @@ def run(spark: SparkSession, config: JobConfig, input_path: str, output_path: st
     for ``resume``, and are removed after a successful commit unless ``output.keep_checkpoints``.
     """
     started = datetime.now(timezone.utc)
-    input_path = io.qualify(input_path)
+    input_path = qualify(input_path)
     check_token_pattern(spark, config.tokenize.token_pattern)
-    output = io.Output(output_path, config.output.on_existing)
+    output = Output(output_path, config.output.on_existing)
     output.check()
     sc = spark.sparkContext
     # Read now: after an OutOfMemoryError the JVM that knows them may be gone.
@@ -128,7 +134,7 @@ def run(spark: SparkSession, config: JobConfig, input_path: str, output_path: st
 class Corpus:
     """What every method shares: the tokenized corpus (a lazy DataFrame) and one vocabulary.
 
-    ``spread``: when > 0, ``documents`` are kept in :func:`~w2v_spark.train.spread_documents`'s
+    ``spread``: when > 0, ``documents`` are kept in :func:`~w2v_spark.sgns.train.spread_documents`'s
     layout for that many partitions (so packing them for training needs no shuffle)."""
 
     documents: DataFrame
@@ -139,7 +145,7 @@ class Corpus:
     spread: int = 0
 
 
-def _run(spark: SparkSession, config: JobConfig, input_path: str, output: io.Output,
+def _run(spark: SparkSession, config: JobConfig, input_path: str, output: Output,
          timer: Split, resume: bool = False) -> dict:
     corpus = _read_corpus(spark, config, input_path, timer)
     methods = config.pipeline.methods
@@ -187,7 +193,7 @@ def _run(spark: SparkSession, config: JobConfig, input_path: str, output: io.Out
 def _read_corpus(spark: SparkSession, config: JobConfig, input_path: str, timer: Split) -> Corpus:
     sc = spark.sparkContext
     tok = config.tokenize
-    lines, column, input_bytes = io.read_lines(spark, input_path, config.input)
+    lines, column, input_bytes = read_lines(spark, input_path, config.input)
     with timer("input check"):
         sc.setJobDescription("checking the input")
         input_stats = _check_input(lines, column, input_path, config.input.max_line_length,
@@ -350,7 +356,7 @@ def _check_input(lines: DataFrame, column: str, input_path: str, max_line_length
     return {"lines": int(row["lines"]), "lines_with_invalid_utf8": int(row["replaced"] or 0)}
 
 
-def _validate(spark: SparkSession, output: io.Output, manifest: dict) -> None:
+def _validate(spark: SparkSession, output: Output, manifest: dict) -> None:
     """Read back what was staged before it is published: every ``embeddings/`` and ``vocab/``
     has the contract's schema and one row per vocabulary word."""
     size = manifest["vocabulary"]["size"]
@@ -369,7 +375,7 @@ def _validate(spark: SparkSession, output: io.Output, manifest: dict) -> None:
 
 
 def _write_common(spark: SparkSession, config: JobConfig, corpus: Corpus, vectors: np.ndarray,
-                  output: io.Output, prefix: str) -> dict:
+                  output: Output, prefix: str) -> dict:
     """``embeddings/``, ``vocab/`` and (optionally) ``vectors.txt`` of one method."""
     if not np.isfinite(vectors).all():
         raise TrainingError(f"{prefix or 'the'} vectors contain NaN or Inf; nothing was written")
@@ -380,18 +386,18 @@ def _write_common(spark: SparkSession, config: JobConfig, corpus: Corpus, vector
             # Formatting floats is the driver's work (bench-en: 0.9 s), the Parquet writes the
             # JVM's: done side by side.
             text = text_writer.submit(output.write_chunks, f"{prefix}vectors.txt",
-                                      io.word2vec_text(corpus.words, vectors))
+                                      word2vec_text(corpus.words, vectors))
             outputs["word2vec_text"] = f"{prefix}vectors.txt"
-        io.write_table(spark, io.embeddings_table(corpus.words, corpus.counts, vectors),
+        write_table(spark, embeddings_table(corpus.words, corpus.counts, vectors),
                        output.path(f"{prefix}embeddings"))
-        io.write_table(spark, corpus.vocab.cast(_arrow_schema(VOCAB)),
+        write_table(spark, corpus.vocab.cast(_arrow_schema(VOCAB)),
                        output.path(f"{prefix}vocab"), schema=VOCAB)
         if text is not None:
             text.result()
     return outputs
 
 
-def _train_sgns(spark, config: JobConfig, corpus: Corpus, output: io.Output, prefix: str,
+def _train_sgns(spark, config: JobConfig, corpus: Corpus, output: Output, prefix: str,
                 timer: Split, resume: bool = False) -> tuple[dict, dict]:
     sc = spark.sparkContext
     conf = dict(sc.getConf().getAll())
@@ -441,7 +447,7 @@ def _train_sgns(spark, config: JobConfig, corpus: Corpus, output: io.Output, pre
     return section, outputs
 
 
-def _train_ppmi_svd(spark, config: JobConfig, corpus: Corpus, output: io.Output, prefix: str,
+def _train_ppmi_svd(spark, config: JobConfig, corpus: Corpus, output: Output, prefix: str,
                     timer: Split) -> tuple[dict, dict]:
     sc = spark.sparkContext
     cfg = config.ppmi

@@ -12,7 +12,7 @@ from pyspark.sql.types import (
 )
 
 #: ``tokenize``: one row per document (a line, or a slice of an over-long line); ``doc_id`` is
-#: a hash of the tokens (:func:`w2v_spark.tokenize.split_long_documents`).
+#: a hash of the tokens (:func:`w2v_spark.corpus.tokenize.split_long_documents`).
 TOKENS = StructType(
     [
         StructField("doc_id", LongType(), nullable=False),

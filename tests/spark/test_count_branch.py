@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from pyspark.sql.types import DoubleType, IntegerType, StructField, StructType
 
-from w2v_spark.cooccurrence import cooccurrence, distance_weights
-from w2v_spark.ppmi import ppmi
+from w2v_spark.count.cooccurrence import cooccurrence, distance_weights
+from w2v_spark.count.ppmi import ppmi
+from w2v_spark.count.svd import randomized_svd, sparse_blocks, word_vectors
 from w2v_spark.schemas import COOCCURRENCE, ENCODED
-from w2v_spark.svd import randomized_svd, sparse_blocks, word_vectors
 
 pytestmark = pytest.mark.spark
 

@@ -183,14 +183,15 @@ def test_divergence_stops_with_the_epoch_and_a_hint(spark, corpus, tmp_path, cap
 def test_staged_output_is_validated_before_publishing(spark, tmp_path):
     import numpy as np
 
-    from w2v_spark import io
     from w2v_spark.errors import OutputError
     from w2v_spark.pipeline import _validate
+    from w2v_spark.spark import files as io
+    from w2v_spark.vectors.word2vec_format import embeddings_table
 
     output = io.Output(str(tmp_path / "out"), "fail")
     output.check()
     words = ["a", "b"]
-    io.write_table(spark, io.embeddings_table(words, np.array([2, 1]), np.ones((2, 3), np.float32)),
+    io.write_table(spark, embeddings_table(words, np.array([2, 1]), np.ones((2, 3), np.float32)),
                    output.path("embeddings"))
     spark.createDataFrame([(0, "a", 2, 1.0), (1, "b", 1, 1.0)], "id int, word string, count bigint, "
                           "keep_probability double").write.parquet(output.path("vocab"))
@@ -207,7 +208,7 @@ def test_staged_output_is_validated_before_publishing(spark, tmp_path):
 def test_file_system_bytes_round_trip(tmp_path, local):
     """Local paths are written in place by Python; other file systems through pyarrow's output
     stream (exercised here on the local disk by turning the shortcut off)."""
-    from w2v_spark import io
+    from w2v_spark.spark import files as io
 
     fs = io.FileSystem(str(tmp_path))
     assert fs.local

@@ -203,8 +203,8 @@ def test_models_saved_before_mllibs_format_still_load(spark, tmp_path):
     vector`` in any file order) keep loading."""
     import json
 
-    from w2v_spark.io import embeddings_table
     from w2v_spark.ml import Word2VecModel
+    from w2v_spark.vectors.word2vec_format import embeddings_table
 
     metadata = {"class": "w2v_spark.ml.Word2VecModel", "timestamp": 0, "sparkVersion": "4.0.0",
                 "uid": "Word2Vec_old", "paramMap": {"vectorSize": 2, "negative": 7},

@@ -8,8 +8,8 @@ import pytest
 
 from w2v_spark import Embeddings
 from w2v_spark.cli import main
-from w2v_spark.io import embeddings_table
-from w2v_spark.neighbors import nearest_neighbors, top_k
+from w2v_spark.vectors.neighbors import nearest_neighbors, top_k
+from w2v_spark.vectors.word2vec_format import embeddings_table
 
 pytestmark = pytest.mark.spark
 

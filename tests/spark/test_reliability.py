@@ -11,8 +11,8 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from w2v_spark.checkpoint import Checkpoints
 from w2v_spark.cli import main
+from w2v_spark.sgns.checkpoint import Checkpoints
 
 pytestmark = pytest.mark.spark
 

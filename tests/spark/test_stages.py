@@ -9,10 +9,10 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
 from w2v_spark.config import REFERENCE_TOKEN_PATTERN
-from w2v_spark.encode import encode
+from w2v_spark.corpus.encode import encode
+from w2v_spark.corpus.tokenize import tokenize
+from w2v_spark.corpus.vocab import build_vocab, count_words
 from w2v_spark.schemas import ENCODED, TOKENS, VOCAB
-from w2v_spark.tokenize import tokenize
-from w2v_spark.vocab import build_vocab, count_words
 
 pytestmark = pytest.mark.spark
 
@@ -153,7 +153,7 @@ def test_packing_documents_kept_in_training_layout_skips_the_shuffle_with_the_sa
     it then skips the shuffle and must give the arrays the shuffle would have given."""
     import numpy as np
 
-    from w2v_spark.train import pack_corpus, spread_documents
+    from w2v_spark.sgns.train import pack_corpus, spread_documents
 
     lines = [" ".join(f"w{(i * 7 + j) % 23}" for j in range(i % 9 + 1)) for i in range(400)]
     lines[5] = "zzz only unknown words"  # a document that encoding drops entirely

@@ -1,5 +1,7 @@
 """A stratified epoch on Spark (model slices handed from stratum to stratum through shuffles)
-equals the same epoch computed by its definition in one process, bit for bit."""
+equals the same epoch computed by its definition in one process, bit for bit. The reference
+builds its blocks itself, pair by pair; it shares with production only the window sampler and
+the kernel, which their own tests check."""
 
 import os
 import pathlib
@@ -10,30 +12,25 @@ import numpy as np
 import pytest
 
 from tests.corpus import write_topic_corpus
-from w2v_spark.epochs import (
-    EpochPlan,
-    Split,
-    StratifiedEpochs,
-    Tables,
-    _block_task,
-    _stage_inputs,
+from w2v_spark.corpus.tokenize import tokenize
+from w2v_spark.corpus.vocab import build_vocab, count_words
+from w2v_spark.sgns.epochs import StratifiedEpochs, _stage_inputs
+from w2v_spark.sgns.kernel import (
+    TrainSettings,
+    Windows,
+    document_slices,
+    new_stats,
+    sample_windows,
+    train_windows,
 )
-from w2v_spark.sampling import build_noise_table
-from w2v_spark.session import LocalMaster
-from w2v_spark.sgns import TrainSettings, Windows, new_stats, train_windows
-from w2v_spark.strata import Deal, assign_buckets, unpack_block
-from w2v_spark.tokenize import tokenize
-from w2v_spark.train import initial_model, pack_corpus
-from w2v_spark.vocab import build_vocab, count_words
+from w2v_spark.sgns.plan import EpochPlan, Split, Tables
+from w2v_spark.sgns.sampling import build_noise_table
+from w2v_spark.sgns.strata import Deal, assign_buckets
+from w2v_spark.sgns.stratum import round_documents
+from w2v_spark.sgns.train import initial_model, pack_corpus
+from w2v_spark.spark.session import LocalMaster
 
 pytestmark = pytest.mark.spark
-
-
-class Held:
-    """Stands in for a broadcast variable in the reference computation."""
-
-    def __init__(self, value):
-        self.value = value
 
 
 class WordNoise:
@@ -46,30 +43,62 @@ class WordNoise:
         return self.words[self.table.sample(rng, shape)]
 
 
+def _reference_blocks(parts, tables, plan, deals):
+    """Every (round, stratum, bucket)'s windows by the definition of a block, without the
+    production block cutter: each partition's documents of a round, sampled slice by slice as
+    the cutter samples them (the same generators, so the same windows), then every (centre,
+    context) pair put in the block of (stratum = (context's bucket − centre's bucket) mod P,
+    bucket = centre's bucket), a centre keeping its pairs of that block, in corpus order.
+    Returns ``{(round, stratum, bucket): [(centre, [contexts])]}`` in word ids, the epoch's raw
+    and kept words, and the most slices any round was cut into."""
+    parts_count = plan.partitions
+    blocks = defaultdict(list)
+    raw = kept = 0
+    slices_per_round = defaultdict(int)
+    for index, (ids, offsets) in enumerate(parts):
+        for round_index in range(plan.rounds):
+            rng = plan.rng(index, 0, round_index)
+            bucket = deals[round_index].bucket
+            start, stop = round_documents(offsets, round_index, plan.rounds)
+            part = offsets[start : stop + 1]
+            for lo, hi in document_slices(part, plan.slice_tokens):
+                slices_per_round[round_index] += 1
+                first, last = part[lo], part[hi]
+                windows, kept_here = sample_windows(
+                    ids[first:last], part[lo : hi + 1] - first,
+                    keep_probability=tables.keep_probability, window=plan.settings.window, rng=rng)
+                raw, kept = raw + int(last - first), kept + kept_here
+                for group in range(windows.groups):
+                    centre = int(windows.centre[group])
+                    mine = defaultdict(list)
+                    for context in windows.context[windows.offsets[group]:windows.offsets[group + 1]]:
+                        stratum = (int(bucket[context]) - int(bucket[centre])) % parts_count
+                        mine[stratum].append(int(context))
+                    for stratum, contexts in mine.items():
+                        blocks[round_index, stratum, int(bucket[centre])].append((centre, contexts))
+    return blocks, raw, kept, max(slices_per_round.values())
+
+
 def _reference_epoch(parts, syn0, syn1, tables, plan):
     """The stratified epoch by its definition, in one process and in place on the whole model:
     round after round, stratum after stratum, every bucket's block with word ids and negatives
     from that bucket. No slices, no shuffles, no records. Returns the epoch's totals and the
-    most pieces any block was cut into."""
+    most slices a round was cut into."""
     parts_count = plan.partitions
     mass = tables.counts * tables.keep_probability
     deals = [Deal.of(assign_buckets(mass, parts_count, plan.rng(2**31, r)), parts_count)
              for r in range(plan.rounds)]
-    blocks = defaultdict(list)
-    for index, part in enumerate(parts):
-        for key, value in _block_task(index, [part], tables=Held(tables), deals=Held(deals),
-                                      plan=plan):
-            blocks[divmod(key // parts_count, parts_count), key % parts_count].append(value)
-    totals = np.zeros(4)
+    blocks, raw, kept, most_slices = _reference_blocks(parts, tables, plan, deals)
+    totals = np.array([raw, kept, 0, 0.0])
     for round_index, deal in enumerate(deals):
         for stratum in range(parts_count):
             for bucket in range(parts_count):
-                pieces = sorted(blocks[(round_index, stratum), bucket], key=lambda v: v[1])
-                local = Windows.concatenate([unpack_block(piece[3]) for piece in pieces])
+                groups = blocks[round_index, stratum, bucket]
+                windows = Windows(
+                    centre=np.array([centre for centre, _ in groups], np.int32),
+                    offsets=np.cumsum([0] + [len(c) for _, c in groups]).astype(np.int64),
+                    context=np.array([x for _, c in groups for x in c], np.int32))
                 centre_words = deal.words(bucket)
-                context_words = deal.words((bucket + stratum) % parts_count)
-                windows = Windows(centre=centre_words[local.centre], offsets=local.offsets,
-                                  context=context_words[local.context])
                 stats = new_stats(syn0.shape[0])
                 if windows.groups:
                     train_windows(
@@ -81,9 +110,8 @@ def _reference_epoch(parts, syn0, syn1, tables, plan):
                                                / plan.rounds),
                         rng=plan.rng(parts_count + stratum, bucket, round_index), stats=stats,
                     )
-                totals += (sum(p[2][0] for p in pieces), sum(p[2][1] for p in pieces),
-                           stats.pairs, stats.loss)
-    return totals, max(len(pieces) for pieces in blocks.values())
+                totals += (0, 0, stats.pairs, stats.loss)
+    return totals, most_slices
 
 
 def _three_word_corpus(path):
@@ -154,8 +182,9 @@ def test_spark_stratified_epoch_equals_reference(spark, tmp_path, write_corpus, 
             assert runner._next.rdd.getNumPartitions() == (
                 partitions if mode == "gang" else 2 * partitions * partitions)
         assert set(split.seconds) == {"broadcast", "train", "merge"}
-        expected, most_pieces = _reference_epoch(parts, ref0, ref1, tables, plan)
-        assert (most_pieces >= 2 * partitions) == (slice_tokens < 1000)
+        expected, most_slices = _reference_epoch(parts, ref0, ref1, tables, plan)
+        # Small slices: every block arrives in many pieces, from every partition.
+        assert (most_slices >= 2 * partitions) == (slice_tokens < 1000)
         assert (raw, kept, pairs, loss) == (expected[0], expected[1], expected[2], expected[3])
         assert raw == counts.sum() and 0 < kept <= raw and pairs > kept and np.isfinite(loss)
     assert runner._next is None  # taken by epoch 1

@@ -9,8 +9,8 @@ import time
 import numpy as np
 import pytest
 
-from w2v_spark.bench import JobFailed, TreeMonitor, _count_words, _timed, main, write_result
-from w2v_spark.embeddings import Embeddings
+from benchmarks.bench import JobFailed, TreeMonitor, _count_words, _timed, main, write_result
+from w2v_spark.vectors.embeddings import Embeddings
 
 
 def test_reference_vectors_get_corpus_counts_and_count_order_after_timing(tmp_path):
@@ -90,3 +90,29 @@ def test_the_monitor_follows_the_jobs_stages_and_their_memory(tmp_path):
     assert proc.returncode == 0
     peaks = monitor.stage_peak_mb
     assert peaks["large"]["driver"] > 200 > peaks["small"]["driver"]
+
+
+def test_cluster_benchmark_reads_counts_from_an_event_log(tmp_path):
+    """Jobs, stages run, tasks, shuffle bytes written and result bytes to the driver, from
+    Spark's event-log lines (a rolling log's files are summed)."""
+    import json
+
+    from benchmarks.cluster import event_counts
+
+    events = [
+        {"Event": "SparkListenerJobStart", "Job ID": 0},
+        {"Event": "SparkListenerStageCompleted"},
+        {"Event": "SparkListenerTaskEnd", "Task Type": "ShuffleMapTask",
+         "Task Metrics": {"Shuffle Write Metrics": {"Shuffle Bytes Written": 700},
+                          "Result Size": 5}},
+        {"Event": "SparkListenerTaskEnd", "Task Type": "ResultTask",
+         "Task Metrics": {"Result Size": 4000}},
+        {"Event": "SparkListenerStageSubmitted"},  # submitted, not completed: not counted
+    ]
+    rolled = tmp_path / "eventlog_v2_app" / "events_1_app"
+    rolled.parent.mkdir()
+    rolled.write_text("\n".join(json.dumps(e) for e in events[:3]) + "\n")
+    (tmp_path / "eventlog_v2_app" / "events_2_app").write_text(
+        "\n".join(json.dumps(e) for e in events[3:]) + "\n")
+    assert event_counts(tmp_path) == dict(jobs=1, stages=1, tasks=2, shuffle_written=700,
+                                          to_driver=4000)

@@ -8,23 +8,17 @@ import time
 
 import numpy as np
 
-from w2v_spark.epochs import (
-    EpochPlan,
-    Tables,
-    _block_task,
-    _FileBarrier,
-    _SharedModel,
-    _StoredBlock,
-)
-from w2v_spark.packed import join_records
-from w2v_spark.sgns import TrainSettings
-from w2v_spark.strata import Deal, assign_buckets
+from w2v_spark.corpus.packed import join_records
+from w2v_spark.sgns.kernel import TrainSettings
+from w2v_spark.sgns.plan import EpochPlan, Tables
+from w2v_spark.sgns.strata import Deal, assign_buckets
+from w2v_spark.sgns.stratum import FileBarrier, SharedModel, StoredBlock, block_task
 
 
 def test_shared_model_hands_each_stage_the_rows_the_previous_stage_wrote(tmp_path):
     rng = np.random.default_rng(0)
     syn0, syn1 = rng.random((50, 8), dtype=np.float32), rng.random((50, 8), dtype=np.float32)
-    model = _SharedModel(str(tmp_path)).write(syn0, syn1)
+    model = SharedModel(str(tmp_path)).write(syn0, syn1)
     inode = os.stat(model.path).st_ino
     start = model.buffer(0)
     assert isinstance(start, np.memmap) and not start.flags.writeable
@@ -52,12 +46,12 @@ def test_shared_model_hands_each_stage_the_rows_the_previous_stage_wrote(tmp_pat
     np.testing.assert_array_equal(model.trained(2)[1], syn1 - 1)  # after an even number of stages
 
     # The next epoch's model goes into the same file (same inode: its pages are reused).
-    model = _SharedModel(str(tmp_path)).write(syn0 * 3, syn1 * 3)
+    model = SharedModel(str(tmp_path)).write(syn0 * 3, syn1 * 3)
     assert os.stat(model.path).st_ino == inode
     np.testing.assert_array_equal(model.buffer(0)[1], syn1 * 3)
 
     # Another shape (a resumed run with another vocabulary, say) replaces the file.
-    model = _SharedModel(str(tmp_path)).write(syn0[:10], syn1[:10])
+    model = SharedModel(str(tmp_path)).write(syn0[:10], syn1[:10])
     assert model.buffer(0).shape == (2, 10, 8)
     np.testing.assert_array_equal(model.buffer(0)[1], syn1[:10])
 
@@ -66,7 +60,7 @@ def test_a_gang_reads_the_start_once_and_then_trains_one_copy(tmp_path):
     # A gang's failure reruns the whole epoch: copy 0 keeps the epoch's start throughout.
     rng = np.random.default_rng(1)
     syn0, syn1 = rng.random((20, 4), dtype=np.float32), rng.random((20, 4), dtype=np.float32)
-    model = _SharedModel(str(tmp_path), gang=True).write(syn0, syn1)
+    model = SharedModel(str(tmp_path), gang=True).write(syn0, syn1)
     rows = (np.arange(20), np.arange(20))
     for stage in range(3):
         taken0, taken1 = model.take(stage, rows)
@@ -82,7 +76,7 @@ def test_file_barrier_lets_no_party_through_before_all_have_arrived(tmp_path):
     events, lock = [], threading.Lock()
 
     def party(index):
-        barrier = _FileBarrier(str(tmp_path / "barrier"), parties)
+        barrier = FileBarrier(str(tmp_path / "barrier"), parties)
         jitter = np.random.default_rng(index)
         try:
             for round_index in range(rounds):
@@ -126,7 +120,7 @@ def test_a_worker_task_freezes_the_heap_it_starts_with():
     gc.unfreeze()
     assert gc.get_freeze_count() == 0
     try:
-        records = list(_block_task(0, [(ids, offsets)], tables=_Held(tables),
+        records = list(block_task(0, [(ids, offsets)], tables=_Held(tables),
                                    deals=_Held(deals), plan=plan))
         # Full collections in a worker skip its imports and numba's objects from now on.
         # Measured: 38,589 objects frozen in this test process (numpy, pyspark, the package);
@@ -149,15 +143,15 @@ def test_block_task_writes_its_blocks_to_files_and_records_where(tmp_path):
     ids = rng.integers(0, 5, 60).astype(np.int32)
     offsets = np.arange(0, 61, 6, dtype=np.int64)
     arguments = dict(tables=_Held(tables), deals=_Held(deals), plan=plan)
-    shuffled = list(_block_task(1, [(ids, offsets)], **arguments))
-    stored = list(_block_task(1, [(ids, offsets)], directory=str(tmp_path), **arguments))
+    shuffled = list(block_task(1, [(ids, offsets)], **arguments))
+    stored = list(block_task(1, [(ids, offsets)], directory=str(tmp_path), **arguments))
 
     # Same records, in the same order, except that the arrays are in files.
     assert ([(key, value[:3]) for key, value in stored]
             == [(key, value[:3]) for key, value in shuffled])
     assert len(shuffled) > 8  # several slices of 8 tokens, every (stage, trainer)
     for (_, in_memory), (_, in_file) in zip(shuffled, stored, strict=True):
-        assert isinstance(in_file[3], _StoredBlock)
+        assert isinstance(in_file[3], StoredBlock)
         loaded = in_file[3].load()
         assert len(loaded) == len(in_memory[3])
         for expected, got in zip(in_memory[3], loaded, strict=True):
@@ -184,11 +178,11 @@ def test_a_partition_of_several_packed_records_is_cut_as_one_sequence_of_documen
     ids = np.random.default_rng(7).integers(0, 5, 60).astype(np.int32)
     offsets = np.arange(0, 61, 6, dtype=np.int64)  # ten documents of 6 tokens, two per slice
     arguments = dict(tables=_Held(tables), deals=_Held(deals), plan=plan)
-    whole = list(_block_task(0, [(ids, offsets)], **arguments))
+    whole = list(block_task(0, [(ids, offsets)], **arguments))
     records = [(ids[:24], offsets[:5]), (ids[24:], offsets[4:] - 24)]
     assert join_records(records)[0].tobytes() == ids.tobytes()
     assert np.array_equal(join_records(records)[1], offsets)
-    split = list(_block_task(0, records, **arguments))
+    split = list(block_task(0, records, **arguments))
 
     assert [(key, value[:3]) for key, value in split] == [(key, value[:3]) for key, value in whole]
     for (_, a), (_, b) in zip(whole, split, strict=True):

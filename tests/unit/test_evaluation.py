@@ -9,9 +9,8 @@ from gensim.models import KeyedVectors
 
 from w2v_spark import Embeddings
 from w2v_spark.cli import main
-from w2v_spark.evaluation import evaluate, evaluate_analogies, evaluate_pairs, packaged
-from w2v_spark.io import embeddings_table
-from w2v_spark.word2vec_format import import_file, read, write
+from w2v_spark.vectors.evaluation import evaluate, evaluate_analogies, evaluate_pairs, packaged
+from w2v_spark.vectors.word2vec_format import embeddings_table, import_file, read, write
 
 
 def _structured_vectors(seed=0, dim=24):

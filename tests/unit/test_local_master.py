@@ -3,7 +3,7 @@ master as Spark reads it (the gang path of a stratified epoch needs one slot per
 
 import pytest
 
-from w2v_spark.session import LocalMaster, local_master
+from w2v_spark.spark.session import LocalMaster, local_master
 
 
 def _no_cores():

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from w2v_spark.merge import RowUpdate, merge_updates
+from w2v_spark.sgns.merge import RowUpdate, merge_updates
 
 
 def test_one_partition_applies_its_change_exactly():

@@ -5,7 +5,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from w2v_spark.packed import join_records, pack_records
+from w2v_spark.corpus.packed import join_records, pack_records
 
 
 def _rows(documents_per_row: list[list[list[int]]]):

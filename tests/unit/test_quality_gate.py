@@ -10,9 +10,9 @@ from tests.unit.test_evaluation import _structured_vectors
 from w2v_spark import Embeddings
 from w2v_spark.cli import main
 from w2v_spark.errors import InputDataError
-from w2v_spark.evaluation import Requirement, check_requirements, evaluate
-from w2v_spark.io import embeddings_table
-from w2v_spark.publish import publish
+from w2v_spark.vectors.evaluation import Requirement, check_requirements, evaluate
+from w2v_spark.vectors.publish import publish
+from w2v_spark.vectors.word2vec_format import embeddings_table
 
 
 def _embeddings() -> Embeddings:

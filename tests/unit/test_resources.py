@@ -3,7 +3,7 @@
 import pytest
 
 from w2v_spark.errors import ConfigError
-from w2v_spark.resources import check_memory, memory_failure, model_bytes, parse_size
+from w2v_spark.spark.resources import check_memory, memory_failure, model_bytes, parse_size
 
 
 def test_parse_size():

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from w2v_spark.sampling import build_noise_table
+from w2v_spark.sgns.sampling import build_noise_table
 
 
 def _chi_square_sf(statistic: float, dof: int) -> float:
@@ -66,7 +66,7 @@ def test_sampling_is_reproducible_per_seed():
 def test_draws_do_not_depend_on_the_chunk_size(monkeypatch):
     """Draws are made a chunk at a time; the chunk size is a cache tuning knob and must not change
     which words come out (a checkpointed run resumed by a newer version must see the same stream)."""
-    from w2v_spark import sampling
+    from w2v_spark.sgns import sampling
 
     table = build_noise_table(np.arange(1, 3000))
     shape = (3 * sampling._CHUNK // 5 + 7, 5)  # several chunks and a partial one

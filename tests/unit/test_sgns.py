@@ -9,8 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from w2v_spark.sampling import build_noise_table
-from w2v_spark.sgns import (
+from w2v_spark.sgns.kernel import (
     TrainSettings,
     deal_in_bands,
     part_negatives,
@@ -19,6 +18,7 @@ from w2v_spark.sgns import (
     sgns_gradients,
     train_partition,
 )
+from w2v_spark.sgns.sampling import build_noise_table
 
 # Seed 003 ("Ned Stark is the most honorable man"), K = 3, learning rate 0.05.
 WORDS = ["honorable", "is", "man", "most", "ned", "stark", "the",
@@ -202,7 +202,7 @@ def test_numpy_modules_import_without_spark():
     # A fresh interpreter where importing pyspark fails: the kernels must still load.
     code = (
         "import sys; sys.modules['pyspark'] = None\n"
-        "import w2v_spark.sgns, w2v_spark.sampling, w2v_spark.merge, w2v_spark.embeddings\n"
+        "import w2v_spark.sgns.kernel, w2v_spark.sgns.sampling, w2v_spark.sgns.merge, w2v_spark.vectors.embeddings\n"
         "print('ok')"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
@@ -283,7 +283,7 @@ def _cbow_reference(syn0, syn1, windows, negatives, lr):
 
 
 def test_cbow_step_equals_the_per_centre_reference():
-    from w2v_spark.sgns import (
+    from w2v_spark.sgns.kernel import (
         PartitionStats,
         Windows,
         _cbow_step,
@@ -312,7 +312,7 @@ def test_cbow_updates_are_the_gradient_of_its_loss():
     # Central differences of L = -log σ(h·y0) - Σ log σ(-h·yk), h = mean of the context inputs:
     # syn1 rows move by -lr ∂L/∂y, context rows by -lr · n · ∂L/∂x (word2vec adds the hidden
     # vector's whole delta to each context word).
-    from w2v_spark.sgns import Windows, _cbow_step, new_stats
+    from w2v_spark.sgns.kernel import Windows, _cbow_step, new_stats
 
     rng = np.random.default_rng(9)
     syn0 = rng.standard_normal((6, 4)) * 0.5
@@ -340,7 +340,7 @@ def test_cbow_updates_are_the_gradient_of_its_loss():
 
 def test_softmax_gradients_match_finite_differences():
     # Seeds 001/004: ∂J/∂v_c = U (ŷ − y) and ∂J/∂U = v_c (ŷ − y)ᵀ for J = −log softmax(U v_c)[o].
-    from w2v_spark.sgns import softmax_gradients
+    from w2v_spark.sgns.kernel import softmax_gradients
 
     rng = np.random.default_rng(2)
     syn1 = rng.standard_normal((7, 5))
@@ -457,7 +457,7 @@ def _threads_reference(syn0, syn1, windows, negatives, group_part, threads, step
 
 
 def test_the_threaded_kernel_is_its_schedule_whatever_the_os_threads():
-    from w2v_spark.sgns_numba import train_groups_threads
+    from w2v_spark.sgns.kernel_numba import train_groups_threads
 
     rng = np.random.default_rng(0)
     ids, offsets = _toy_corpus(rng, n_sentences=150)

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from w2v_spark.sgns import Windows, sample_windows
-from w2v_spark.strata import (
+from w2v_spark.sgns.kernel import Windows, sample_windows
+from w2v_spark.sgns.strata import (
     Deal,
     assign_buckets,
     block_id,
@@ -120,7 +120,7 @@ def test_concatenate_windows():
 
 
 def test_document_slices_cover_all_documents_in_runs():
-    from w2v_spark.sgns import document_slices
+    from w2v_spark.sgns.kernel import document_slices
 
     offsets = np.array([0, 5, 9, 30, 31, 40, 41], dtype=np.int64)
     slices = document_slices(offsets, max_tokens=10)
@@ -133,7 +133,7 @@ def test_document_slices_cover_all_documents_in_runs():
 
 
 def test_rounds_split_documents_into_consecutive_runs():
-    from w2v_spark.epochs import round_documents
+    from w2v_spark.sgns.stratum import round_documents
 
     offsets = np.array([0, 10, 20, 30, 40, 50, 60, 70, 80], dtype=np.int64)
     runs = [round_documents(offsets, r, 4) for r in range(4)]

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from w2v_spark.sampling import build_noise_table
-from w2v_spark.sgns import Windows
+from w2v_spark.sgns.kernel import Windows
+from w2v_spark.sgns.sampling import build_noise_table
 
 
 def assign_buckets(mass: np.ndarray, buckets: int, rng: np.random.Generator) -> np.ndarray:

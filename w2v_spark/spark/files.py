@@ -1,8 +1,5 @@
-"""Reading corpora and writing results: the only module that knows paths and file formats.
-
-File-system operations go through ``pyarrow.fs`` (:class:`FileSystem`), so the same code writes
-to a local disk, HDFS or an object store, with or without a JVM in this process. Outputs are assembled in a hidden
-staging directory next to the target and renamed into place only when complete (:class:`Output`).
+"""Files and outputs: the file system of a path (``pyarrow.fs``: local disks, HDFS, object
+stores, with or without a JVM in this process) and an output directory committed atomically.
 """
 
 from __future__ import annotations
@@ -18,10 +15,9 @@ from urllib.parse import urlparse
 import numpy as np
 import pyarrow as pa
 import pyarrow.fs as pafs
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import SparkSession
 
-from w2v_spark.config import InputConfig
-from w2v_spark.errors import InputDataError, OutputError
+from w2v_spark.errors import OutputError
 from w2v_spark.schemas import EMBEDDINGS
 
 log = logging.getLogger(__name__)
@@ -139,96 +135,13 @@ def _write_file(target: str, chunks: Iterator[bytes]) -> str:
 
     An existing file is overwritten in place (then cut to the new length) rather than truncated
     first: the pages it holds in the page cache take the new bytes instead of freshly allocated
-    ones (see :meth:`w2v_spark.checkpoint.Checkpoints.save`)."""
+    ones (see :meth:`w2v_spark.sgns.checkpoint.Checkpoints.save`)."""
     os.makedirs(os.path.dirname(target), exist_ok=True)
     with open(target, "r+b" if os.path.isfile(target) else "wb") as stream:
         for chunk in chunks:
             stream.write(chunk)
         stream.truncate()
     return target
-
-
-def read_lines(spark: SparkSession, path: str, config: InputConfig) -> tuple[DataFrame, str, int]:
-    """Open the corpus at ``path`` as a DataFrame with one string column.
-
-    Text files (optionally .gz/.bz2, or a directory of them) give one row per line; Parquet gives
-    the column ``config.column``. Returns ``(lines, column name, bytes read)``.
-    """
-    fs = FileSystem(path)
-    if not fs.exists(path):
-        raise InputDataError(f"input {path} does not exist")
-    fmt = config.format
-    if fmt == "auto":
-        fmt = "parquet" if path.rstrip("/").endswith(".parquet") or _has_parquet(fs, path) else "text"
-    if fmt == "text":
-        # A directory is read with its subdirectories (Spark alone would take their names for
-        # partition columns, or refuse the mix of files and directories).
-        lines = spark.read.option("recursiveFileLookup", "true").text(path)
-        return lines, "value", _log_files(fs, path, lines)
-    lines = spark.read.parquet(path)
-    size = _log_files(fs, path, lines)
-    if config.column not in lines.columns:
-        raise InputDataError(
-            f"input {path} has no column {config.column!r} (columns: {', '.join(lines.columns)}); "
-            "set input.column"
-        )
-    if dict(lines.dtypes)[config.column] != "string":
-        raise InputDataError(f"input column {config.column!r} must be a string column")
-    return lines.select(config.column), config.column, size
-
-
-def _log_files(fs: FileSystem, path: str, lines: DataFrame) -> int:
-    """Say what the job reads: how many files, how many bytes, and how many of the files sit in
-    subdirectories of a directory input. Returns the bytes."""
-    files = lines.inputFiles()
-    size = fs.size(path)
-    nested = 0
-    if fs.is_dir(path):
-        root = urlparse(path).path.rstrip("/")
-        nested = sum(1 for f in files if "/" in urlparse(f).path[len(root):].strip("/"))
-    log.info("input: %d file(s), %.1f MB%s", len(files), size / 1e6,
-             f", {nested} of them in subdirectories (read recursively)" if nested else "")
-    return size
-
-
-def _has_parquet(fs: FileSystem, path: str) -> bool:
-    """A directory holding ``*.parquet`` files (as Spark writes them)."""
-    return any(name.endswith(".parquet") for name in fs.list_names(path))
-
-
-def embeddings_table(words: list[str], counts: np.ndarray, vectors: np.ndarray) -> pa.Table:
-    """Arrow table in the ``schemas.EMBEDDINGS`` layout; row ``i`` is word id ``i``.
-
-    Args:
-        words: vocabulary in id order.
-        counts: ``(vocab_size,) int64``.
-        vectors: ``(vocab_size, vector_size) float32``.
-    """
-    vocab_size, vector_size = vectors.shape
-    offsets = pa.array(np.arange(0, (vocab_size + 1) * vector_size, vector_size, dtype=np.int32))
-    values = pa.array(np.ascontiguousarray(vectors, dtype=np.float32).ravel())
-    return pa.table(
-        {
-            "word": pa.array(words, type=pa.string()),
-            "id": pa.array(np.arange(vocab_size, dtype=np.int32)),
-            "count": pa.array(np.asarray(counts, dtype=np.int64)),
-            "vector": pa.ListArray.from_arrays(offsets, values),
-        }
-    )
-
-
-def word2vec_text(words: list[str], vectors: np.ndarray, chunk_rows: int = 4096) -> Iterator[bytes]:
-    """The word2vec text format (header ``vocab_size vector_size``, then ``word v1 … vd``), in
-    UTF-8 chunks. Floats are written with 9 significant digits, which round-trips float32."""
-    vocab_size, vector_size = vectors.shape
-    yield f"{vocab_size} {vector_size}\n".encode()
-    for start in range(0, vocab_size, chunk_rows):
-        block = vectors[start : start + chunk_rows]
-        lines = [
-            word + " " + " ".join(format(x, ".9g") for x in row.tolist())
-            for word, row in zip(words[start : start + chunk_rows], block, strict=True)
-        ]
-        yield ("\n".join(lines) + "\n").encode("utf-8")
 
 
 class Output:

@@ -1,4 +1,5 @@
-"""The word2vec text and binary formats, both ways, without Spark.
+"""The vectors' file formats, without Spark: our Parquet table's layout (:func:`embeddings_table`)
+and the word2vec text and binary formats, both ways.
 
 Text: a ``vocab_size vector_size`` header line, then ``word v1 … vd`` per line.
 Binary: the same header, then per word ``word`` + one space + ``vector_size`` little-endian float32
@@ -13,11 +14,45 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 
-from w2v_spark.io import embeddings_table, word2vec_text
-
 FORMATS = ("word2vec-text", "word2vec-binary")
+
+
+def embeddings_table(words: list[str], counts: np.ndarray, vectors: np.ndarray) -> pa.Table:
+    """Arrow table in the ``schemas.EMBEDDINGS`` layout; row ``i`` is word id ``i``.
+
+    Args:
+        words: vocabulary in id order.
+        counts: ``(vocab_size,) int64``.
+        vectors: ``(vocab_size, vector_size) float32``.
+    """
+    vocab_size, vector_size = vectors.shape
+    offsets = pa.array(np.arange(0, (vocab_size + 1) * vector_size, vector_size, dtype=np.int32))
+    values = pa.array(np.ascontiguousarray(vectors, dtype=np.float32).ravel())
+    return pa.table(
+        {
+            "word": pa.array(words, type=pa.string()),
+            "id": pa.array(np.arange(vocab_size, dtype=np.int32)),
+            "count": pa.array(np.asarray(counts, dtype=np.int64)),
+            "vector": pa.ListArray.from_arrays(offsets, values),
+        }
+    )
+
+
+def word2vec_text(words: list[str], vectors: np.ndarray, chunk_rows: int = 4096) -> Iterator[bytes]:
+    """The word2vec text format (header ``vocab_size vector_size``, then ``word v1 … vd``), in
+    UTF-8 chunks. Floats are written with 9 significant digits, which round-trips float32."""
+    vocab_size, vector_size = vectors.shape
+    yield f"{vocab_size} {vector_size}\n".encode()
+    for start in range(0, vocab_size, chunk_rows):
+        block = vectors[start : start + chunk_rows]
+        lines = [
+            word + " " + " ".join(format(x, ".9g") for x in row.tolist())
+            for word, row in zip(words[start : start + chunk_rows], block, strict=True)
+        ]
+        yield ("\n".join(lines) + "\n").encode("utf-8")
 
 
 def word2vec_binary(words: list[str], vectors: np.ndarray, chunk_rows: int = 4096) -> Iterator[bytes]:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from scipy import stats
 
-from w2v_spark.embeddings import Embeddings
+from w2v_spark.vectors.embeddings import Embeddings
 
 DEFAULT_PAIRS = ("wordsim353.tsv", "simlex999.txt")
 DEFAULT_ANALOGIES = ("questions-words.txt",)

@@ -10,8 +10,12 @@ Centres with the same number of context words are stacked into one batched produ
 whole chunk of centres are applied at once, duplicates summed through a sparse product.
 
 Several threads over one model (``TrainSettings.threads``) and windows formed by a compiled
-loop use :mod:`w2v_spark.sgns_numba`, imported only then. Imports only NumPy and SciPy (no
+loop use :mod:`w2v_spark.sgns.kernel_numba`, imported only then. Imports only NumPy and SciPy (no
 Spark), so it is tested without a JVM.
+
+One module (≈ 540 lines) on purpose: it is the reference every compiled kernel is checked
+against, so window sampling and the three objectives (skip-gram and CBOW with negative sampling,
+the full softmax) stay side by side.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from w2v_spark.sampling import NoiseTable
+from w2v_spark.sgns.sampling import NoiseTable
 
 
 def sgns_gradients(
@@ -123,7 +127,7 @@ class TrainSettings:
     alpha: float
     min_alpha: float
     batch_centers: int = 1024
-    kernel: str = "numpy"  # "numpy" (reference) or "numba" (w2v_spark.sgns_numba)
+    kernel: str = "numpy"  # "numpy" (reference) or "numba" (w2v_spark.sgns.kernel_numba)
     model: str = "skipgram"  # or "cbow" (NumPy kernel only)
     loss: str = "negative_sampling"  # or "softmax": full softmax over the vocabulary (skip-gram)
     threads: int = 1  # > 1: that many threads over one model (numba skip-gram only)
@@ -175,7 +179,7 @@ def sample_windows(
         ids: ``(n_tokens,) int32`` word ids of all documents, concatenated.
         offsets: ``(n_documents + 1,) int64``; document ``s`` is ``ids[offsets[s]:offsets[s+1]]``.
         keep_probability: ``(vocab_size,) float32`` subsampling keep chance per word id.
-        compiled: form the windows with numba (:func:`~w2v_spark.sgns_numba.window_groups`) or
+        compiled: form the windows with numba (:func:`~w2v_spark.sgns.kernel_numba.window_groups`) or
             NumPy; the same arrays either way. By default numba when it is installed.
 
     Returns:
@@ -191,7 +195,7 @@ def sample_windows(
     if compiled is None:
         compiled = _numba_available()
     if compiled:
-        from w2v_spark.sgns_numba import window_groups
+        from w2v_spark.sgns.kernel_numba import window_groups
 
         return Windows(*window_groups(stream, bounds, reach)), int(stream.shape[0])
     length = np.diff(bounds)
@@ -287,7 +291,7 @@ def train_windows(
             _cbow_step(syn0, syn1, windows, first, last, lr, negatives[first:last], stats)
         return
     if settings.kernel == "numba":
-        from w2v_spark.sgns_numba import train_cbow_groups, train_groups
+        from w2v_spark.sgns.kernel_numba import train_cbow_groups, train_groups
 
         kernel = train_cbow_groups if settings.model == "cbow" else train_groups
         for first in range(0, groups, batch):
@@ -326,7 +330,7 @@ def part_negatives(noise, rng: np.random.Generator, group_part: np.ndarray,
         group_part: ``(groups,)`` part of each group's centre.
         output_part: ``(rows,)`` part of each row of ``syn1``.
     """
-    from w2v_spark.sgns_numba import alias_table
+    from w2v_spark.sgns.kernel_numba import alias_table
 
     weights = noise.probability + np.bincount(noise.alias, weights=1.0 - noise.probability,
                                               minlength=noise.size)
@@ -354,7 +358,7 @@ def _train_threads(syn0, syn1, windows: Windows, *, noise, settings: TrainSettin
                    rates: tuple[float, float], rng: np.random.Generator,
                    stats: PartitionStats) -> None:
     """Skip-gram on ``T = settings.threads`` threads over one model, deterministically
-    (:func:`~w2v_spark.sgns_numba.train_groups_threads`).
+    (:func:`~w2v_spark.sgns.kernel_numba.train_groups_threads`).
 
     The output rows (``syn1``) are dealt into ``T`` parts (:func:`deal_in_bands`); a thread
     trains the groups whose centre is in its part, with negatives from its part
@@ -364,7 +368,7 @@ def _train_threads(syn0, syn1, windows: Windows, *, noise, settings: TrainSettin
     end in a fixed order. Same seed, same windows, same ``T`` → the same bits, however the threads
     run. Every group is trained once, in corpus order within its thread.
     """
-    from w2v_spark.sgns_numba import train_groups_threads
+    from w2v_spark.sgns.kernel_numba import train_groups_threads
 
     threads, groups = settings.threads, windows.groups
     if groups == 0:

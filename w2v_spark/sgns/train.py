@@ -1,7 +1,8 @@
-"""Distributed skip-gram training: the only module that touches RDDs and broadcasts.
+"""The training loop: the corpus packed for training, the model's start, and its epochs, one after
+the other, with checkpoints and resume.
 
 The encoded corpus is packed once into one pair of compact integer arrays per partition and
-cached; every epoch then runs as one Spark job over it (:mod:`w2v_spark.epochs`): the model
+cached; every epoch then runs as one Spark job over it (:mod:`w2v_spark.sgns.epochs`): the model
 leaves the driver once (a broadcast, or in local mode a file) and comes back once per epoch.
 """
 
@@ -18,20 +19,16 @@ import pyarrow as pa
 from pyspark import RDD, StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 
-from w2v_spark.checkpoint import Checkpoints
 from w2v_spark.config import DebugConfig, SgnsConfig
-from w2v_spark.encode import batch_encoder, encode
-from w2v_spark.epochs import (
-    AveragingEpochs,
-    EpochPlan,
-    Split,
-    StratifiedEpochs,
-    Tables,
-)
+from w2v_spark.corpus.encode import batch_encoder, encode
+from w2v_spark.corpus.packed import pack_records
 from w2v_spark.errors import ConfigError, TrainingError
-from w2v_spark.packed import pack_records
-from w2v_spark.session import local_master
-from w2v_spark.sgns import TrainSettings
+from w2v_spark.sgns.averaging import AveragingEpochs
+from w2v_spark.sgns.checkpoint import Checkpoints
+from w2v_spark.sgns.epochs import StratifiedEpochs
+from w2v_spark.sgns.kernel import TrainSettings
+from w2v_spark.sgns.plan import EpochPlan, Split, Tables
+from w2v_spark.spark.session import local_master
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +56,7 @@ def spread_documents(documents: DataFrame, partitions: int) -> DataFrame:
     """The layout :func:`pack_corpus` trains on: documents hash-partitioned by ``doc_id`` into
     ``partitions`` (so each partition sees the whole corpus's mix of topics), in ``doc_id`` order
     within a partition — a function of the documents alone, since ``doc_id`` hashes their tokens
-    (:func:`~w2v_spark.tokenize.split_long_documents`). Any DataFrame with a ``doc_id`` column and
+    (:func:`~w2v_spark.corpus.tokenize.split_long_documents`). Any DataFrame with a ``doc_id`` column and
     a ``tokens`` or ``ids`` column, which orders documents that share a ``doc_id`` (equal ones,
     or a 64-bit hash collision)."""
     content = "tokens" if "tokens" in documents.columns else "ids"
@@ -70,7 +67,7 @@ def pack_corpus(documents: DataFrame, words: Sequence[str], partitions: int, *,
                 spread: bool = False) -> RDD:
     """Encode tokenized ``documents`` (``schemas.TOKENS``) with the vocabulary ``words`` (in id
     order) and pack each partition of :func:`spread_documents`'s layout into ``(ids, offsets)``
-    records of NumPy arrays, each of about :data:`~w2v_spark.packed.RECORD_TOKENS` tokens (whole documents,
+    records of NumPy arrays, each of about :data:`~w2v_spark.corpus.packed.RECORD_TOKENS` tokens (whole documents,
     in order). The RDD is persisted on disk; the caller unpersists it.
 
     With ``spread``, ``documents`` are already in that layout for ``partitions`` (encoding keeps
@@ -145,8 +142,8 @@ def train_sgns(
     """Run ``config.epochs`` epochs over the cached ``corpus``.
 
     With one partition both modes are plain sequential SGD over the corpus; with more,
-    ``config.resolved_partition_mode()`` picks :class:`~w2v_spark.epochs.StratifiedEpochs` or
-    :class:`~w2v_spark.epochs.AveragingEpochs`.
+    ``config.resolved_partition_mode()`` picks :class:`~w2v_spark.sgns.epochs.StratifiedEpochs` or
+    :class:`~w2v_spark.sgns.epochs.AveragingEpochs`.
 
     With ``checkpoints`` the model is saved after every epoch (in the background; call
     ``checkpoints.wait()`` before relying on the last one); with ``resume`` training continues

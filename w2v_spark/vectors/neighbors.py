@@ -13,7 +13,7 @@ import numpy as np
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from w2v_spark.embeddings import unit_rows
+from w2v_spark.vectors.embeddings import unit_rows
 
 
 def _block(rows) -> tuple[np.ndarray, list[str], np.ndarray]:

@@ -22,7 +22,7 @@ import numpy as np
 from pyspark.sql import SparkSession
 
 from w2v_spark.errors import ConfigError
-from w2v_spark.io import FileSystem, qualify
+from w2v_spark.spark.files import FileSystem, qualify
 
 log = logging.getLogger(__name__)
 

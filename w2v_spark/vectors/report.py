@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from w2v_spark.embeddings import Embeddings, find_methods
 from w2v_spark.errors import ConfigError, OutputError
-from w2v_spark.evaluation import evaluate, summary_table
+from w2v_spark.vectors.embeddings import Embeddings, find_methods
+from w2v_spark.vectors.evaluation import evaluate, summary_table
 
 log = logging.getLogger(__name__)
 

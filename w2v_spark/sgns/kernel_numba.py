@@ -1,6 +1,6 @@
 """Optional compiled SGNS kernel (``pip install 'w2v_spark[numba]'``, ``[sgns] kernel``).
 
-The same model and the same random draws as the NumPy reference kernel (:mod:`w2v_spark.sgns`):
+The same model and the same random draws as the NumPy reference kernel (:mod:`w2v_spark.sgns.kernel`):
 negatives are drawn by the caller, all at once per call of ``train_windows``. The difference is
 only when updates land: this kernel applies each centre's updates before the next centre is read
 (as word2vec does), where the NumPy kernel applies a whole step of centres at once. With
@@ -103,7 +103,7 @@ def _group_updates(syn0, syn1, context, start, stop, outputs, target, lr, d_in, 
 @numba.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
 def train_groups(syn0, syn1, centre, offsets, context, negatives, first, last, lr_from, lr_to,
                  groups_total, input_touches, output_touches):  # pragma: no cover - compiled
-    """Train groups ``first:last`` of a :class:`~w2v_spark.sgns.Windows`, one centre at a time.
+    """Train groups ``first:last`` of a :class:`~w2v_spark.sgns.kernel.Windows`, one centre at a time.
 
     Args:
         syn0, syn1: ``(vocab_size, d) float32`` updated in place.
@@ -248,7 +248,7 @@ def _apply_part(syn0, delta, delta_row, entries, input_owner, part,
 def train_groups_threads(syn0, syn1, centre, offsets, context, negatives, lr_from, lr_to,
                          part_groups, part_start, input_owner, step, delta, delta_row,
                          input_touches, output_touches):  # pragma: no cover - compiled
-    """Skip-gram over all groups of a :class:`~w2v_spark.sgns.Windows` on ``T = delta.shape[0]``
+    """Skip-gram over all groups of a :class:`~w2v_spark.sgns.kernel.Windows` on ``T = delta.shape[0]``
     threads, deterministically.
 
     Thread ``t`` trains the groups of its part, ``part_groups[part_start[t]:part_start[t + 1]]``
@@ -300,9 +300,9 @@ def train_groups_threads(syn0, syn1, centre, offsets, context, negatives, lr_fro
 @numba.njit(cache=True, nogil=True)
 def alias_table(scaled):  # pragma: no cover - compiled
     """Walker's alias table over weights ``scaled`` to a mean of 1 (``float64``, changed in
-    place), as :func:`w2v_spark.sampling.build_noise_table` builds it — the same pairing,
+    place), as :func:`w2v_spark.sgns.sampling.build_noise_table` builds it — the same pairing,
     compiled: a table per thread's part is built for every call of
-    :func:`w2v_spark.sgns.train_windows`. Returns ``(probability float64, alias int32)``."""
+    :func:`w2v_spark.sgns.kernel.train_windows`. Returns ``(probability float64, alias int32)``."""
     size = scaled.shape[0]
     probability = np.ones(size)
     alias = np.arange(size).astype(np.int32)
@@ -339,7 +339,7 @@ def alias_table(scaled):  # pragma: no cover - compiled
 
 @numba.njit(cache=True, nogil=True)
 def window_groups(stream, bounds, reach):  # pragma: no cover - compiled
-    """The windows of :func:`w2v_spark.sgns.sample_windows`, from what it drew: ``stream`` the
+    """The windows of :func:`w2v_spark.sgns.kernel.sample_windows`, from what it drew: ``stream`` the
     kept word ids, ``bounds`` the documents' boundaries in it, ``reach`` each kept word's
     window radius. The same arrays as its NumPy formulation, in two passes instead of a dozen
     temporaries of the stream's length. Returns ``(centre int32, offsets int64, context int32)``."""

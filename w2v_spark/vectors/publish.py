@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from w2v_spark.errors import InputDataError, OutputError
-from w2v_spark.evaluation import headline
+from w2v_spark.vectors.evaluation import headline
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Benchmark harness: our trainer and the reference systems on the same tokens, in one run.
 
-    python -m w2v_spark.bench --corpus PATH [--systems ours,kernel,gensim,mllib,ppmi,ppmi-ref]
+    python -m benchmarks.bench --corpus PATH [--systems ours,kernel,gensim,mllib,ppmi,ppmi-ref]
         [--partitions 1,2,4] [--gensim-workers 1,2] [--mllib-partitions 2] [--repeats 1]
         [--set section.key=value ...] [--out FILE.md]
 
@@ -220,9 +220,9 @@ def run_ours(corpus: str, partitions: int, overrides: list[str], workdir: Path,
 
 def _run_child(name: str, child: str, documents_path: Path, overrides: list[str],
                workdir: Path, workers: int = 1, after=None) -> Result:
-    """Run ``python -m w2v_spark.bench --<child>-child`` on the shared documents, timed."""
+    """Run this script with ``--<child>-child`` on the shared documents, timed."""
     out = workdir / f"{child}-{workers}-{time.monotonic_ns()}"
-    cmd = [sys.executable, "-m", "w2v_spark.bench", f"--{child}-child", str(documents_path),
+    cmd = [sys.executable, __file__, f"--{child}-child", str(documents_path),
            "--workers", str(workers), "--out", str(out)]
     for item in overrides:
         cmd += ["--set", item]
@@ -308,7 +308,7 @@ def _spill_by_job(out: Path) -> dict[str, tuple[int, int]]:
 
 
 def _load_vectors(out: Path) -> tuple[list[str], np.ndarray, int, float]:
-    from w2v_spark.embeddings import Embeddings
+    from w2v_spark.vectors.embeddings import Embeddings
 
     manifest = json.loads((out / "_manifest.json").read_text())
     timings = manifest.get("timings_seconds", {})
@@ -327,7 +327,7 @@ def write_result(out: str, words: list[str], counts: np.ndarray, vectors: np.nda
     """A reference system's vectors in our layout: ``embeddings/`` Parquet and a small manifest."""
     import pyarrow.parquet as pq
 
-    from w2v_spark.io import embeddings_table
+    from w2v_spark.vectors.word2vec_format import embeddings_table
 
     os.makedirs(f"{out}/embeddings")
     pq.write_table(embeddings_table(words, np.asarray(counts, dtype=np.int64), vectors),
@@ -360,11 +360,11 @@ def gensim_child(documents_path: str, workers: int, overrides: list[str], out: s
 
 def kernel_child(documents_path: str, overrides: list[str], out: str) -> None:
     """Our kernel alone, one process, no Spark: vocabulary, subsampling table, noise table and
-    ``config.sgns.epochs`` passes of :func:`~w2v_spark.sgns.train_partition` over all documents,
+    ``config.sgns.epochs`` passes of :func:`~w2v_spark.sgns.kernel.train_partition` over all documents,
     with ``sgns.kernel`` (numba when installed) on ``sgns.threads`` threads (1 for ``"auto"``)."""
-    from w2v_spark.sampling import build_noise_table
-    from w2v_spark.sgns import TrainSettings, train_partition
-    from w2v_spark.train import initial_model
+    from w2v_spark.sgns.kernel import TrainSettings, train_partition
+    from w2v_spark.sgns.sampling import build_noise_table
+    from w2v_spark.sgns.train import initial_model
 
     config = load_config(None, overrides)
     s, v = config.sgns, config.vocab
@@ -398,8 +398,8 @@ def ppmi_reference_child(documents_path: str, overrides: list[str], out: str) ->
     import scipy.sparse as sp
     from scipy.sparse.linalg import svds
 
-    from w2v_spark.cooccurrence import distance_weights
-    from w2v_spark.svd import word_vectors
+    from w2v_spark.count.cooccurrence import distance_weights
+    from w2v_spark.count.svd import word_vectors
 
     config = load_config(None, overrides)
     p, v = config.ppmi, config.vocab
@@ -469,7 +469,7 @@ def mllib_child(documents_path: str, partitions: int, overrides: list[str], out:
 def _count_words(documents_path: Path, out: Path) -> None:
     """Give a reference system's vectors (written without counts) the corpus counts and order
     them by descending count (ties by word), as ours are, before they are evaluated."""
-    from w2v_spark.embeddings import Embeddings
+    from w2v_spark.vectors.embeddings import Embeddings
 
     counts = Counter()
     with open(documents_path, encoding="utf-8") as f:
@@ -540,7 +540,7 @@ def stage_markdown(results: list[Result]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m w2v_spark.bench")
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench")
     parser.add_argument("--corpus", metavar="PATH",
                         help="text corpus, one document per line (.gz or plain); required")
     parser.add_argument("--systems", default="ours,gensim",

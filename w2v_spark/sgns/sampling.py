@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-
 #: Draws per chunk of :meth:`NoiseTable.sample`.
 _CHUNK = 1 << 16
 
