@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -145,21 +146,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", help="also write the Markdown table here")
     args = parser.parse_args(argv)
     overrides = ["sgns.epochs=1", *args.set]
-    with tempfile.TemporaryDirectory(prefix="w2v-cluster-bench-") as scratch:
-        workdir = Path(scratch)
-        corpus = (first_lines(args.corpus, args.lines, workdir / "corpus.txt")
-                  if args.lines else Path(args.corpus).resolve())
-        cluster = Cluster(workdir / "cluster")
-        cluster.root.mkdir()
-        runs = []
-        try:
-            cluster.start(args.workers, args.worker_memory)
-            for partitions in (int(p) for p in args.partitions.split(",")):
-                runs.append(submit(cluster, corpus, partitions, workdir,
-                                   driver_memory=args.driver_memory, overrides=overrides))
-                print(markdown(runs[-1:]).splitlines()[-1], flush=True)
-        finally:
-            cluster.stop()
+    # Removed at the end unless a run failed: its logs are there.
+    workdir = Path(tempfile.mkdtemp(prefix="w2v-cluster-bench-"))
+    corpus = (first_lines(args.corpus, args.lines, workdir / "corpus.txt")
+              if args.lines else Path(args.corpus).resolve())
+    cluster = Cluster(workdir / "cluster")
+    cluster.root.mkdir()
+    runs = []
+    try:
+        cluster.start(args.workers, args.worker_memory)
+        for partitions in (int(p) for p in args.partitions.split(",")):
+            runs.append(submit(cluster, corpus, partitions, workdir,
+                               driver_memory=args.driver_memory, overrides=overrides))
+            print(markdown(runs[-1:]).splitlines()[-1], flush=True)
+    finally:
+        cluster.stop()
+    failed = [run for run in runs if run.returncode != 0]
+    if failed:
+        print(f"logs of the failed runs kept in {workdir}", file=sys.stderr)
+    else:
+        shutil.rmtree(workdir, ignore_errors=True)
     table = markdown(runs)
     print(table)
     if args.out:

@@ -69,16 +69,13 @@ log = logging.getLogger(__name__)
 FORMAT_VERSION = 1
 
 
-def check_token_pattern(spark: SparkSession, pattern: str) -> None:
-    """Spark uses Java regexes: one Spark SQL query compiles it, so a bad one fails before any
-    work (in a classic or a Spark Connect session alike)."""
-    try:
-        spark.range(1).select(F.regexp_extract(F.lit(""), pattern, 0)).collect()
-    except Exception as err:  # noqa: BLE001 - Spark's exception for a bad pattern differs by session
-        if "PATTERN" not in str(err) and "regex" not in str(err).lower():
-            raise
-        raise ConfigError(f"config tokenize.token_pattern: not a valid Java regex: {pattern!r}") \
-            from None
+def _bad_pattern(err: BaseException, pattern: str) -> ConfigError | None:
+    """The config error for Spark's refusal of ``tokenize.token_pattern`` (a Java regex, first
+    compiled by the input check's job), or None for any other error."""
+    text = str(err)
+    if "INVALID_PARAMETER_VALUE.PATTERN" not in text and "PatternSyntaxException" not in text:
+        return None
+    return ConfigError(f"config tokenize.token_pattern: not a valid Java regex: {pattern!r}")
 
 
 def run(spark: SparkSession, config: JobConfig, input_path: str, output_path: str,
@@ -91,7 +88,6 @@ def run(spark: SparkSession, config: JobConfig, input_path: str, output_path: st
     """
     started = datetime.now(timezone.utc)
     input_path = qualify(input_path)
-    check_token_pattern(spark, config.tokenize.token_pattern)
     output = Output(output_path, config.output.on_existing)
     output.check()
     sc = spark.sparkContext
@@ -196,9 +192,15 @@ def _read_corpus(spark: SparkSession, config: JobConfig, input_path: str, timer:
     lines, column, input_bytes = read_lines(spark, input_path, config.input)
     with timer("input check"):
         sc.setJobDescription("checking the input")
-        input_stats = _check_input(lines, column, input_path, config.input.max_line_length,
-                                   config.tokenize,
-                                   input_bytes=input_bytes)
+        # The first job: a bad token pattern fails here, before any other work.
+        try:
+            input_stats = _check_input(lines, column, input_path, config.input.max_line_length,
+                                       config.tokenize, input_bytes=input_bytes)
+        except Exception as err:
+            bad = _bad_pattern(err, tok.token_pattern)
+            if bad is None:
+                raise
+            raise bad from None
     documents = lines.transform(
         tokenize, column=column, normalization=tok.normalization, lowercase=tok.lowercase,
         token_pattern=tok.token_pattern,
@@ -383,15 +385,14 @@ def _write_common(spark: SparkSession, config: JobConfig, corpus: Corpus, vector
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="w2v-text") as text_writer:
         text = None
         if config.output.word2vec_text:
-            # Formatting floats is the driver's work (bench-en: 0.9 s), the Parquet writes the
-            # JVM's: done side by side.
+            # Formatting floats holds the GIL (bench-en: 0.9 s); pyarrow's Parquet writer mostly
+            # does not: done side by side.
             text = text_writer.submit(output.write_chunks, f"{prefix}vectors.txt",
                                       word2vec_text(corpus.words, vectors))
             outputs["word2vec_text"] = f"{prefix}vectors.txt"
-        write_table(spark, embeddings_table(corpus.words, corpus.counts, vectors),
-                       output.path(f"{prefix}embeddings"))
-        write_table(spark, corpus.vocab.cast(_arrow_schema(VOCAB)),
-                       output.path(f"{prefix}vocab"), schema=VOCAB)
+        write_table(embeddings_table(corpus.words, corpus.counts, vectors),
+                    output.path(f"{prefix}embeddings"))
+        write_table(corpus.vocab, output.path(f"{prefix}vocab"), schema=VOCAB)
         if text is not None:
             text.result()
     return outputs
@@ -520,12 +521,6 @@ def _train_ppmi_svd(spark, config: JobConfig, corpus: Corpus, output: Output, pr
         }
     }
     return section, outputs
-
-
-def _arrow_schema(schema) -> pa.Schema:
-    types = {"int": pa.int32(), "string": pa.string(), "bigint": pa.int64(), "double": pa.float64()}
-    return pa.schema([pa.field(f.name, types[f.dataType.simpleString()], nullable=f.nullable)
-                      for f in schema.fields])
 
 
 def versions() -> dict[str, str]:

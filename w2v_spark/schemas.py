@@ -1,5 +1,6 @@
 """Schemas of every stage's output: the contract readers of the Parquet files rely on."""
 
+import pyarrow as pa
 from pyspark.sql.types import (
     ArrayType,
     DoubleType,
@@ -75,3 +76,20 @@ NEIGHBORS = StructType(
         StructField("cosine", FloatType(), nullable=False),
     ]
 )
+
+
+_ARROW_TYPES = {"int": pa.int32(), "bigint": pa.int64(), "string": pa.string(),
+                "double": pa.float64(), "float": pa.float32()}
+
+
+def arrow_schema(schema: StructType) -> pa.Schema:
+    """``schema`` as Arrow's, nullability included (a non-nullable field is ``required`` in the
+    Parquet files the driver writes with it)."""
+    def arrow_type(kind):
+        if isinstance(kind, ArrayType):
+            element = pa.field("element", arrow_type(kind.elementType), nullable=kind.containsNull)
+            return pa.list_(element)
+        return _ARROW_TYPES[kind.simpleString()]
+
+    return pa.schema([pa.field(f.name, arrow_type(f.dataType), nullable=f.nullable)
+                      for f in schema.fields])

@@ -191,7 +191,7 @@ def test_staged_output_is_validated_before_publishing(spark, tmp_path):
     output = io.Output(str(tmp_path / "out"), "fail")
     output.check()
     words = ["a", "b"]
-    io.write_table(spark, embeddings_table(words, np.array([2, 1]), np.ones((2, 3), np.float32)),
+    io.write_table(embeddings_table(words, np.array([2, 1]), np.ones((2, 3), np.float32)),
                    output.path("embeddings"))
     spark.createDataFrame([(0, "a", 2, 1.0), (1, "b", 1, 1.0)], "id int, word string, count bigint, "
                           "keep_probability double").write.parquet(output.path("vocab"))
