@@ -53,6 +53,14 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: Every this many strata, the stage's inputs are marked for local checkpointing. When a job
+#: ends, Spark walks its whole lineage recursively (``RDD.doCheckpoint``) and stops only at an
+#: RDD marked for a checkpoint; an epoch of ``R · P = 128`` strata (P = 16) overflowed the
+#: driver's thread stack there (``StackOverflowError``, BENCHMARKS.md session 15), 32 did not.
+#: A marked stage keeps its inputs (one stratum's blocks and slices) on the executors until the
+#: epoch ends; they also cut the lineage, so a lost executor's share of them fails the job.
+LINEAGE_STAGES = 16
+
 
 def _stage_inputs(rdd, stage: int, partitions: int):
     """Partitions ``stage * P .. stage * P + P - 1`` of ``rdd`` as an RDD of ``P`` partitions (in
@@ -288,7 +296,7 @@ class StratifiedEpochs:
         """The epoch as a job of one stage per stratum. Returns ``(shared model or None,
         records)``; the slices' shuffles are removed when it ends."""
         parts = plan.partitions
-        shuffled = []
+        shuffled, marked = [], []
         with split("broadcast"):
             shared, broadcast = self._send_model(syn0, syn1)
         try:
@@ -302,6 +310,9 @@ class StratifiedEpochs:
                 # this stage's partitions are kept.
                 inputs = _stage_inputs(blocks.rdd if state is None else blocks.rdd.union(state),
                                        index, parts)
+                if index and index % LINEAGE_STAGES == 0:
+                    inputs.localCheckpoint()  # see LINEAGE_STAGES
+                    marked.append(inputs)
                 state = inputs.mapPartitionsWithIndex(functools.partial(
                     stratum_task, model=broadcast if index == 0 else None, shared=shared,
                     tables=self._tables,
@@ -317,6 +328,8 @@ class StratifiedEpochs:
             if broadcast is not None:
                 broadcast.destroy()
             _remove_shuffles(self._sc, shuffled)
+            for rdd in marked:
+                rdd.unpersist()
         return shared, [value for _, value in records]
 
     def _train_gang(self, blocks, syn0, syn1, plan, split, ahead):
