@@ -45,6 +45,23 @@ def test_cluster_result_equals_local_mode(cluster, corpus, local_result, tmp_pat
     assert len({p.parent.parent.parent for p in cluster.unpacked_environments()}) == 2  # both workers
 
 
+def test_four_partitions_on_two_workers_equal_local_mode(cluster, corpus, tmp_path):
+    """More trainers than the cluster's cores: on the cluster the strata's tasks queue for the
+    two cores and the model's slices go through shuffles; in local mode (2 slots, 4 trainers)
+    through the shared model file. The same vectors, bit for bit, byte for byte on disk."""
+    four = [*RUN, "--set", "spark.partitions=4", "--set", "sgns.epochs=2"]
+    local = tmp_path / "local"
+    assert main(["train", "--input", corpus, "--output", str(local), *four]) == 0
+    out = tmp_path / "cluster"
+    code, log = submit(cluster, "--input", corpus, "--output", str(out), *four)
+    assert code == 0, log[-3000:]
+    manifest = json.loads((out / "_manifest.json").read_text())
+    assert manifest["training"]["partitions"] == 4 and manifest["spark"]["master"] == cluster.url
+    for name in ("embeddings", "vocab"):
+        assert ((out / name / "part-00000.snappy.parquet").read_bytes()
+                == (local / name / "part-00000.snappy.parquet").read_bytes())
+
+
 def test_losing_a_worker_mid_training_changes_nothing(cluster, corpus, local_result, tmp_path):
     out = tmp_path / "run"
     killed = []
