@@ -38,6 +38,7 @@ import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -285,26 +286,30 @@ def _spill_by_job(out: Path) -> dict[str, tuple[int, int]]:
     if not events.is_dir():
         return {}
     job_of_stage, description, spill = {}, {}, defaultdict(lambda: [0, 0])
-    # One file per application, or (Spark 4's rolling logs) a directory of events_N_* files.
+    for event in read_events(events):
+        kind = event.get("Event")
+        if kind == "SparkListenerJobStart":
+            props = event.get("Properties") or {}
+            description[event["Job ID"]] = props.get("spark.job.description") or "(none)"
+            for stage in event.get("Stage IDs", []):
+                job_of_stage.setdefault(stage, event["Job ID"])
+        elif kind == "SparkListenerTaskEnd":
+            metrics = event.get("Task Metrics") or {}
+            job = description.get(job_of_stage.get(event["Stage ID"]), "(none)")
+            spill[job][0] += metrics.get("Memory Bytes Spilled", 0)
+            spill[job][1] += metrics.get("Disk Bytes Spilled", 0)
+    return {job: (memory, disk) for job, (memory, disk) in spill.items()}
+
+
+def read_events(events: Path) -> Iterator[dict]:
+    """Spark's event-log events under ``events``, in order: one file per application, or
+    (Spark 4's rolling logs) a directory of ``events_N_*`` files."""
     files = [p for p in events.rglob("*") if p.is_file() and not p.name.startswith(".")]
     files.sort(key=lambda p: (p.parent, int(m.group(1)) if (m := re.match(r"events_(\d+)_", p.name))
                               else 0, p.name))
     for path in files:
         with open(path, encoding="utf-8") as lines:
-            for line in lines:
-                event = json.loads(line)
-                kind = event.get("Event")
-                if kind == "SparkListenerJobStart":
-                    props = event.get("Properties") or {}
-                    description[event["Job ID"]] = props.get("spark.job.description") or "(none)"
-                    for stage in event.get("Stage IDs", []):
-                        job_of_stage.setdefault(stage, event["Job ID"])
-                elif kind == "SparkListenerTaskEnd":
-                    metrics = event.get("Task Metrics") or {}
-                    job = description.get(job_of_stage.get(event["Stage ID"]), "(none)")
-                    spill[job][0] += metrics.get("Memory Bytes Spilled", 0)
-                    spill[job][1] += metrics.get("Disk Bytes Spilled", 0)
-    return {job: (memory, disk) for job, (memory, disk) in spill.items()}
+            yield from (json.loads(line) for line in lines)
 
 
 def _load_vectors(out: Path) -> tuple[list[str], np.ndarray, int, float]:

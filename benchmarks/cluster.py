@@ -28,7 +28,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.bench import TreeMonitor
+from benchmarks.bench import TreeMonitor, read_events
 from benchmarks.standalone import SPARK_HOME, Cluster, spark_env
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,22 +52,19 @@ def event_counts(events: Path) -> dict[str, int]:
     """Jobs, stages run (skipped ones are not), tasks, shuffle bytes written and result bytes
     sent to the driver, summed over the event logs under ``events``."""
     counts = dict(jobs=0, stages=0, tasks=0, shuffle_written=0, to_driver=0)
-    for path in sorted(p for p in events.rglob("*") if p.is_file() and not p.name.startswith(".")):
-        with open(path, encoding="utf-8") as lines:
-            for line in lines:
-                event = json.loads(line)
-                kind = event.get("Event")
-                if kind == "SparkListenerJobStart":
-                    counts["jobs"] += 1
-                elif kind == "SparkListenerStageCompleted":
-                    counts["stages"] += 1
-                elif kind == "SparkListenerTaskEnd":
-                    counts["tasks"] += 1
-                    metrics = event.get("Task Metrics") or {}
-                    written = metrics.get("Shuffle Write Metrics") or {}
-                    counts["shuffle_written"] += written.get("Shuffle Bytes Written", 0)
-                    if event.get("Task Type") == "ResultTask":
-                        counts["to_driver"] += metrics.get("Result Size", 0)
+    for event in read_events(events):
+        kind = event.get("Event")
+        if kind == "SparkListenerJobStart":
+            counts["jobs"] += 1
+        elif kind == "SparkListenerStageCompleted":
+            counts["stages"] += 1
+        elif kind == "SparkListenerTaskEnd":
+            counts["tasks"] += 1
+            metrics = event.get("Task Metrics") or {}
+            written = metrics.get("Shuffle Write Metrics") or {}
+            counts["shuffle_written"] += written.get("Shuffle Bytes Written", 0)
+            if event.get("Task Type") == "ResultTask":
+                counts["to_driver"] += metrics.get("Result Size", 0)
     return counts
 
 

@@ -54,6 +54,7 @@ from pyspark.ml.util import (
 )
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql.types import ArrayType, FloatType, LongType, StringType, StructField, StructType
 
 from w2v_spark.config import SgnsConfig
 from w2v_spark.corpus.tokenize import split_long_documents
@@ -61,6 +62,7 @@ from w2v_spark.corpus.vocab import build_vocab, count_words
 from w2v_spark.errors import ConfigError, W2VError
 from w2v_spark.sgns.plan import Tables
 from w2v_spark.sgns.train import pack_corpus, train_sgns
+from w2v_spark.spark.files import write_table
 from w2v_spark.spark.session import local_workers_python
 from w2v_spark.vectors.embeddings import Embeddings
 from w2v_spark.vectors.word2vec_format import embeddings_table
@@ -353,6 +355,12 @@ class Word2VecModel(Model, _Word2VecParams, MLWritable, MLReadable):
 MLLIB_MODEL_CLASS = "org.apache.spark.ml.feature.Word2VecModel"
 MLLIB_PARAMS = ("inputCol", "outputCol", "maxIter", "stepSize", "seed", "vectorSize",
                 "numPartitions", "minCount", "windowSize", "maxSentenceLength")
+#: ``data/`` as MLlib reads it (``word``, ``vector``), with our word counts.
+MLLIB_DATA = StructType([
+    StructField("word", StringType(), nullable=False),
+    StructField("vector", ArrayType(FloatType(), containsNull=False), nullable=False),
+    StructField("count", LongType(), nullable=False),
+])
 #: What earlier versions of w2v_spark wrote as the class (still read).
 _OWN_MODEL_CLASS = f"{__name__}.Word2VecModel"
 
@@ -389,42 +397,49 @@ class _ModelWriter(MLWriter):
         }
         spark.createDataFrame([(json.dumps(metadata, separators=(",", ":")),)], "value string") \
             .coalesce(1).write.text(f"{path}/metadata")
-        table = self.instance._vectors_table().select(["word", "vector", "count"])
-        spark.createDataFrame(table).coalesce(1).write.parquet(f"{path}/data")
+        # Written by the driver's pyarrow: the rows never enter the JVM (see write_table).
+        write_table(self.instance._vectors_table().select(["word", "vector", "count"]),
+                    f"{path}/data", schema=MLLIB_DATA)
 
 
-class _ModelReader(MLReader):
+class _Reader(MLReader):
     def __init__(self, cls):
         super().__init__()
         self.cls = cls
 
+
+class _ModelReader(_Reader):
     def load(self, path: str) -> Word2VecModel:
         spark = self.sparkSession
-        metadata = DefaultParamsReader.loadMetadata(path, spark)
-        if metadata["class"] not in (MLLIB_MODEL_CLASS, _OWN_MODEL_CLASS):
-            raise IllegalArgumentException(
-                message=f"requirement failed: Error loading metadata: Expected class name "
-                        f"{MLLIB_MODEL_CLASS} but found class name {metadata['class']}")
-        data = spark.read.parquet(f"{path}/data")
-        if "id" in data.columns:  # w2v_spark before MLlib's format: rows may come in any order
-            data = data.orderBy("id")
-        table = data.toArrow()
-        words = table.column("word").to_pylist()
-        vectors = np.stack(table.column("vector").to_numpy(zero_copy_only=False)).astype(np.float32) \
-            if words else np.zeros((0, 0), np.float32)
-        # MLlib keeps no counts: zeros, and rows in the order of MLlib's files.
-        counts = (table.column("count").to_numpy() if "count" in table.column_names
-                  else np.zeros(len(words), np.int64))
-        model = self.cls(words, counts, vectors)
-        model._resetUid(metadata["uid"])
-        model._session = spark
-        DefaultParamsReader.getAndSetParams(model, metadata)
-        extra = metadata.get("w2v_spark", {})
-        for name, value in extra.get("defaultParamMap", {}).items():
-            model._setDefault(**{name: value})
-        for name, value in extra.get("paramMap", {}).items():
-            model._set(**{name: value})
-        return model
+        return _read_model(self.cls, spark, path, DefaultParamsReader.loadMetadata(path, spark))
+
+
+def _read_model(cls, spark: SparkSession, path: str, metadata: dict) -> Word2VecModel:
+    """The model at ``path`` whose ``metadata/`` (already read) is ``metadata``."""
+    if metadata["class"] not in (MLLIB_MODEL_CLASS, _OWN_MODEL_CLASS):
+        raise IllegalArgumentException(
+            message=f"requirement failed: Error loading metadata: Expected class name "
+                    f"{MLLIB_MODEL_CLASS} but found class name {metadata['class']}")
+    data = spark.read.parquet(f"{path}/data")
+    if "id" in data.columns:  # w2v_spark before MLlib's format: rows may come in any order
+        data = data.orderBy("id")
+    table = data.toArrow()
+    words = table.column("word").to_pylist()
+    vectors = np.stack(table.column("vector").to_numpy(zero_copy_only=False)).astype(np.float32) \
+        if words else np.zeros((0, 0), np.float32)
+    # MLlib keeps no counts: zeros, and rows in the order of MLlib's files.
+    counts = (table.column("count").to_numpy() if "count" in table.column_names
+              else np.zeros(len(words), np.int64))
+    model = cls(words, counts, vectors)
+    model._resetUid(metadata["uid"])
+    model._session = spark
+    DefaultParamsReader.getAndSetParams(model, metadata)
+    extra = metadata.get("w2v_spark", {})
+    for name, value in extra.get("defaultParamMap", {}).items():
+        model._setDefault(**{name: value})
+    for name, value in extra.get("paramMap", {}).items():
+        model._set(**{name: value})
+    return model
 
 
 class PipelineModel(_PipelineModel):
@@ -437,11 +452,7 @@ class PipelineModel(_PipelineModel):
         return _PipelineModelReader(cls)
 
 
-class _PipelineModelReader(MLReader):
-    def __init__(self, cls):
-        super().__init__()
-        self.cls = cls
-
+class _PipelineModelReader(_Reader):
     def load(self, path: str) -> PipelineModel:
         spark = self.sparkSession
         metadata = DefaultParamsReader.loadMetadata(path, spark)
@@ -450,9 +461,9 @@ class _PipelineModelReader(MLReader):
         stages = []
         for index, uid in enumerate(uids):
             stage_path = f"{path}/stages/{index:0{digits}d}_{uid}"
-            kind = DefaultParamsReader.loadMetadata(stage_path, spark)["class"]
-            if kind in (MLLIB_MODEL_CLASS, _OWN_MODEL_CLASS):
-                stages.append(Word2VecModel.load(stage_path))
+            stage = DefaultParamsReader.loadMetadata(stage_path, spark)
+            if stage["class"] in (MLLIB_MODEL_CLASS, _OWN_MODEL_CLASS):
+                stages.append(_read_model(Word2VecModel, spark, stage_path, stage))
             else:
                 stages.append(DefaultParamsReader.loadParamsInstance(stage_path, spark))
         model = self.cls(stages=stages)

@@ -112,11 +112,15 @@ class FileSystem:
         if self.local:
             _write_file(self._path(path), chunks)
             return
-        inner = self._path(path)
-        self._fs.create_dir(inner.rsplit("/", 1)[0], recursive=True)
-        with self._fs.open_output_stream(inner) as stream:
+        with self.open_output(path) as stream:
             for chunk in chunks:
                 stream.write(chunk)
+
+    def open_output(self, path: str) -> pa.NativeFile:
+        """A new file at ``path`` to write to (replacing it; parent directories are created)."""
+        inner = self._path(path)
+        self._fs.create_dir(inner.rsplit("/", 1)[0], recursive=True)
+        return self._fs.open_output_stream(inner)
 
 
 def _pyarrow_uri(path: str) -> str:
@@ -216,9 +220,7 @@ def write_table(table: pa.Table, path: str, schema=EMBEDDINGS) -> None:
     where a task carrying them (40 MB for 100,000 words × 100 dims) exhausted a 512 MB driver
     heap and left the job hanging."""
     fs = FileSystem(path)
-    fs.mkdirs(path)
-    inner = fs._path(f"{path}/part-00000.snappy.parquet")
-    with fs._fs.open_output_stream(inner) as stream:
+    with fs.open_output(f"{path}/part-00000.snappy.parquet") as stream:
         pq.write_table(table.cast(arrow_schema(schema)), stream, compression="snappy")
     fs.write_bytes(f"{path}/_SUCCESS", iter([b""]))
 

@@ -87,11 +87,11 @@ def local_workers_python(spark: SparkSession) -> Iterator[None]:
     if not default:
         yield
         return
-    context.pythonExec = sys.executable
+    context.pythonExec, found = sys.executable, context.pythonExec
     try:
         yield
     finally:
-        context.pythonExec = "python3"
+        context.pythonExec = found
 
 
 @dataclass(frozen=True)
