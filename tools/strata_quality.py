@@ -3,11 +3,12 @@
     python tools/strata_quality.py --corpus bench-en.txt.gz --partitions 1,8,16,32,64 \
         --rounds 2 --seeds 1,2,3,4,5 [--threads 1] [--set section.key=value ...]
 
-Runs the production task functions of a stratified epoch (``stratum.block_task`` cuts each data
-partition's windows into blocks, ``stratum.train_block`` trains a trainer's block on its two
+Runs the production task functions of a stratified epoch (``stratum.cut_blocks`` cuts each data
+partition's windows into blocks, ``stratum.train_stratum`` trains a trainer's block on its two
 slices of the model) stratum after stratum in this process, on the whole model, as Spark runs
-them (the equivalence test ``tests/spark/test_stratified.py`` checks that Spark's epoch is this
-computation, bit for bit). Documents are dealt to partitions and ordered by a hash of their
+them, without the files that carry blocks and slices between Spark's tasks (the equivalence
+test ``tests/spark/test_stratified.py`` checks that Spark's epoch is this computation, bit for
+bit). Documents are dealt to partitions and ordered by a hash of their
 tokens, as ``train.spread_documents`` does (another hash than Spark's: other bits, the same
 statistics). Prints one line per (partitions, seed) and a Markdown table of means.
 """
@@ -24,10 +25,10 @@ import numpy as np
 
 from benchmarks.bench import REFERENCE_TOKENIZATION, evaluate_vectors, read_documents
 from w2v_spark.config import load_config
-from w2v_spark.sgns.kernel import TrainSettings
+from w2v_spark.sgns.kernel import TrainSettings, Windows
 from w2v_spark.sgns.plan import EpochPlan, Tables
-from w2v_spark.sgns.strata import Deal, assign_buckets
-from w2v_spark.sgns.stratum import block_task, slice_words, train_block
+from w2v_spark.sgns.strata import Deal, assign_buckets, unpack_block
+from w2v_spark.sgns.stratum import cut_blocks, slice_words, train_stratum
 from w2v_spark.sgns.train import initial_model
 
 
@@ -62,20 +63,21 @@ def train(parts, tables: Tables, settings: TrainSettings, vocab: int, dim: int, 
                          partitions=partitions, rounds=rounds)
         deals = [Deal.of(assign_buckets(mass, partitions, plan.rng(2**31, r)), partitions)
                  for r in range(rounds)]
-        blocks = defaultdict(list)
+        blocks = defaultdict(list)  # a key's pieces in (partition, corpus) order
         for index, part in enumerate(parts):
-            for key, value in block_task(index, [part], tables=Held(tables), deals=Held(deals),
-                                          plan=plan):
-                blocks[key].append(value)
+            for key, _, packed in cut_blocks(index, [part], tables=Held(tables), deals=deals,
+                                             plan=plan):
+                blocks[key].append(unpack_block(packed))
         for stage in range(rounds * partitions):
             round_index, stratum = divmod(stage, partitions)
             for trainer in range(partitions):
                 input_words, output_words = slice_words(deals[round_index], trainer, stratum,
                                                          partitions)
                 s0, s1 = syn0[input_words], syn1[output_words]
-                train_block(trainer, blocks.get(stage * partitions + trainer, []), s0, s1,
-                             deal=deals[round_index], table=tables, plan=plan,
-                             round_index=round_index, stratum=stratum)
+                train_stratum(trainer, Windows.concatenate(blocks.pop(stage * partitions + trainer,
+                                                                      [])),
+                              s0, s1, deal=deals[round_index], table=tables, plan=plan,
+                              round_index=round_index, stratum=stratum)
                 syn0[input_words], syn1[output_words] = s0, s1
     return syn0
 

@@ -395,6 +395,25 @@ def _ours_or_a_warning(record: logging.LogRecord) -> bool:
     return record.levelno >= logging.WARNING or record.name.split(".")[0] in ("w2v_spark", "__main__")
 
 
+def _interrupted(args) -> int:
+    hint = ""
+    if getattr(args, "command", None) == "train":
+        hint = ("; nothing was published. Rerun the same command with --resume to continue "
+                "after the last finished epoch")
+    print(f"error: interrupted{hint}", file=sys.stderr)
+    return 130
+
+
+def _caused_by_an_interrupt(err: BaseException) -> bool:
+    seen = set()
+    while err is not None and id(err) not in seen:
+        if isinstance(err, KeyboardInterrupt):
+            return True
+        seen.add(id(err))
+        err = err.__cause__ or err.__context__
+    return False
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -420,13 +439,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return InputDataError.exit_code
     except KeyboardInterrupt:
-        hint = ""
-        if getattr(args, "command", None) == "train":
-            hint = ("; nothing was published. Rerun the same command with --resume to continue "
-                    "after the last finished epoch")
-        print(f"error: interrupted{hint}", file=sys.stderr)
-        return 130
+        return _interrupted(args)
     except Exception as err:  # noqa: BLE001 - last line of defence: one line, then the details
+        if _caused_by_an_interrupt(err):
+            # Ctrl-C inside a call to the JVM: the gateway client, cancelling the call, raised
+            # an error of its own while handling the KeyboardInterrupt.
+            return _interrupted(args)
         try:  # a Java exception asks its JVM for its text, and that JVM may be gone
             first = (str(err).strip().splitlines() or [type(err).__name__])[0]
         except Exception:  # noqa: BLE001

@@ -25,7 +25,9 @@ import json
 import os
 import re
 import sys
+import tempfile
 import time
+import uuid
 
 import numpy as np
 import pyarrow as pa
@@ -235,13 +237,29 @@ class Word2Vec(Estimator, _Word2VecParams, DefaultParamsWritable, DefaultParamsR
         try:
             tables = Tables.build(counts, vocab.column("keep_probability").to_numpy(),
                                   config.ns_exponent)
-            vectors, _ = train_sgns(spark, corpus, tables=tables, config=config, partitions=partitions)
+            trained, _ = train_sgns(spark, corpus, tables=tables, config=config,
+                                    partitions=partitions, work=_work_directory(spark))
+            try:
+                vectors = trained.vectors()
+            finally:
+                trained.close()
         finally:
             corpus.unpersist()
         model = Word2VecModel(words, counts, vectors)
         model._resetUid(self.uid)  # as MLlib's: the model carries its estimator's uid
         model._session = spark
         return self._copyValues(model)
+
+
+def _work_directory(spark) -> str | None:
+    """A new directory for one fit's training files (deleted when it ends): under the session's
+    checkpoint directory (``SparkContext.setCheckpointDir``), else, in local mode, the
+    temporary directory; None on a cluster without one (then one partition, or CBOW, which
+    averages partitions, can train; stratified skip-gram asks for a checkpoint directory)."""
+    directory = spark.sparkContext.getCheckpointDir()
+    if directory is None and spark.sparkContext.master.startswith("local"):
+        directory = tempfile.gettempdir()
+    return None if directory is None else f"{directory.rstrip('/')}/w2v_spark-{uuid.uuid4().hex}"
 
 
 class Word2VecModel(Model, _Word2VecParams, MLWritable, MLReadable):

@@ -51,9 +51,16 @@ from w2v_spark.errors import (
     W2VError,
 )
 from w2v_spark.schemas import EMBEDDINGS, VOCAB
-from w2v_spark.sgns.checkpoint import Checkpoints, remove_checkpoints, vocabulary_fingerprint
+from w2v_spark.sgns.checkpoint import (
+    Checkpoints,
+    checkpoint_root,
+    remove_checkpoints,
+    vocabulary_fingerprint,
+)
 from w2v_spark.sgns.plan import Split, Tables
 from w2v_spark.sgns.train import (
+    TrainedModel,
+    model_on_executors,
     pack_corpus,
     reports_as_dicts,
     spread_documents,
@@ -62,7 +69,7 @@ from w2v_spark.sgns.train import (
 )
 from w2v_spark.spark.files import Output, qualify, write_table
 from w2v_spark.spark.resources import check_memory, memory_failure
-from w2v_spark.vectors.word2vec_format import embeddings_table, word2vec_text
+from w2v_spark.vectors.word2vec_format import word2vec_text, word2vec_text_of
 
 log = logging.getLogger(__name__)
 
@@ -376,23 +383,29 @@ def _validate(spark: SparkSession, output: Output, manifest: dict) -> None:
                 )
 
 
-def _write_common(spark: SparkSession, config: JobConfig, corpus: Corpus, vectors: np.ndarray,
+def _write_common(spark: SparkSession, config: JobConfig, corpus: Corpus, model: TrainedModel,
                   output: Output, prefix: str) -> dict:
     """``embeddings/``, ``vocab/`` and (optionally) ``vectors.txt`` of one method."""
-    if not np.isfinite(vectors).all():
-        raise TrainingError(f"{prefix or 'the'} vectors contain NaN or Inf; nothing was written")
     outputs = {"embeddings": f"{prefix}embeddings/", "vocab": f"{prefix}vocab/"}
+    embeddings = output.path(f"{prefix}embeddings")
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="w2v-text") as text_writer:
         text = None
-        if config.output.word2vec_text:
+        if config.output.word2vec_text and model.on_driver:
+            if not np.isfinite(model.vectors()).all():
+                raise TrainingError(f"{prefix or 'the'} vectors contain NaN or Inf; "
+                                    "nothing was written")
             # Formatting floats holds the GIL (bench-en: 0.9 s); pyarrow's Parquet writer mostly
             # does not: done side by side.
             text = text_writer.submit(output.write_chunks, f"{prefix}vectors.txt",
-                                      word2vec_text(corpus.words, vectors))
-            outputs["word2vec_text"] = f"{prefix}vectors.txt"
-        write_table(embeddings_table(corpus.words, corpus.counts, vectors),
-                    output.path(f"{prefix}embeddings"))
+                                      word2vec_text(corpus.words, model.vectors()))
+        model.write_embeddings(corpus.words, corpus.counts, embeddings,
+                               parts=config.spark.partitions)
         write_table(corpus.vocab, output.path(f"{prefix}vocab"), schema=VOCAB)
+        if config.output.word2vec_text and not model.on_driver:
+            # From the embeddings just written, a batch at a time: the model stays off the driver.
+            output.write_chunks(f"{prefix}vectors.txt", word2vec_text_of(embeddings))
+        if config.output.word2vec_text:
+            outputs["word2vec_text"] = f"{prefix}vectors.txt"
         if text is not None:
             text.result()
     return outputs
@@ -402,11 +415,13 @@ def _train_sgns(spark, config: JobConfig, corpus: Corpus, output: Output, prefix
                 timer: Split, resume: bool = False) -> tuple[dict, dict]:
     sc = spark.sparkContext
     conf = dict(sc.getConf().getAll())
+    partitions = config.spark.partitions
     resources = check_memory(len(corpus.words), config.sgns.vector_size, conf,
-                             tasks_per_executor=int(conf.get("spark.executor.cores", "1")))
+                             tasks_per_executor=int(conf.get("spark.executor.cores", "1")),
+                             on_executors_of=partitions if model_on_executors(
+                                 sc, config.sgns, partitions) else 0)
     with timer("encode"):
         sc.setJobDescription("sgns: encoding and caching the corpus")
-        partitions = config.spark.partitions
         packed = pack_corpus(corpus.documents, corpus.words, partitions,
                              spread=corpus.spread == partitions)
         sizes = packed.map(lambda part: (int(part[0].shape[0]), int(part[1].shape[0] - 1))).collect()
@@ -423,14 +438,18 @@ def _train_sgns(spark, config: JobConfig, corpus: Corpus, output: Output, prefix
         if config.output.checkpoints or resume:
             checkpoints = Checkpoints(spark, output.target, config.to_dict(),
                                       vocabulary_fingerprint(corpus.words, corpus.counts))
-        vectors, reports = train_sgns(spark, packed, tables=tables, config=config.sgns,
-                                      partitions=partitions, checkpoints=checkpoints,
-                                      resume=resume, debug=config.debug)
+        model, reports = train_sgns(spark, packed, tables=tables, config=config.sgns,
+                                    partitions=partitions, checkpoints=checkpoints,
+                                    resume=resume, debug=config.debug,
+                                    work=checkpoint_root(output.target))
         packed.unpersist()
 
     with timer(f"{prefix}write" if prefix else "write"):
         sc.setJobDescription("sgns: writing outputs")
-        outputs = _write_common(spark, config, corpus, vectors, output, prefix)
+        try:
+            outputs = _write_common(spark, config, corpus, model, output, prefix)
+        finally:
+            model.close()
         if checkpoints is not None:
             checkpoints.wait()  # the last epoch's checkpoint was written meanwhile
     section = {
@@ -507,7 +526,8 @@ def _train_ppmi_svd(spark, config: JobConfig, corpus: Corpus, output: Output, pr
             vectors = np.pad(vectors, ((0, 0), (0, cfg.vector_size - rank)))
     with timer(f"{prefix}write" if prefix else "write"):
         sc.setJobDescription("ppmi_svd: writing outputs")
-        outputs = _write_common(spark, config, corpus, vectors, output, prefix)
+        outputs = _write_common(spark, config, corpus, TrainedModel(vectors=vectors), output,
+                                prefix)
     outputs.update({"cooccurrence": f"{prefix}cooccurrence/", "ppmi": f"{prefix}ppmi/"})
     total = float(np.sum(singular))
     section = {

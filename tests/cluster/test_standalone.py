@@ -46,9 +46,10 @@ def test_cluster_result_equals_local_mode(cluster, corpus, local_result, tmp_pat
 
 
 def test_four_partitions_on_two_workers_equal_local_mode(cluster, corpus, tmp_path):
-    """More trainers than the cluster's cores: on the cluster the strata's tasks queue for the
-    two cores and the model's slices go through shuffles; in local mode (2 slots, 4 trainers)
-    through the shared model file. The same vectors, bit for bit, byte for byte on disk."""
+    """More trainers than the cluster's cores: the strata's tasks queue for the two cores, on
+    the cluster and in local mode (2 slots, 4 trainers) alike, the model in slice files that
+    the executors read and write. The same vectors, bit for bit, byte for byte on disk, in
+    one embeddings file per trainer, written by the executors."""
     four = [*RUN, "--set", "spark.partitions=4", "--set", "sgns.epochs=2"]
     local = tmp_path / "local"
     assert main(["train", "--input", corpus, "--output", str(local), *four]) == 0
@@ -58,8 +59,11 @@ def test_four_partitions_on_two_workers_equal_local_mode(cluster, corpus, tmp_pa
     manifest = json.loads((out / "_manifest.json").read_text())
     assert manifest["training"]["partitions"] == 4 and manifest["spark"]["master"] == cluster.url
     for name in ("embeddings", "vocab"):
-        assert ((out / name / "part-00000.snappy.parquet").read_bytes()
-                == (local / name / "part-00000.snappy.parquet").read_bytes())
+        files = sorted(p.name for p in (out / name).iterdir())
+        assert files == sorted(p.name for p in (local / name).iterdir())
+        assert len(files) == (5 if name == "embeddings" else 2)  # _SUCCESS and the parts
+        for file in files:
+            assert (out / name / file).read_bytes() == (local / name / file).read_bytes()
 
 
 def test_losing_a_worker_mid_training_changes_nothing(cluster, corpus, local_result, tmp_path):

@@ -1,20 +1,19 @@
-"""A stratified epoch on Spark (model slices handed from stratum to stratum through shuffles)
-equals the same epoch computed by its definition in one process, bit for bit. The reference
+"""A stratified epoch on Spark (model slices handed from stratum to stratum through files, or,
+in local mode, through one shared file) equals the same epoch computed by its definition in one process, bit for bit. The reference
 builds its blocks itself, pair by pair; it shares with production only the window sampler and
 the kernel, which their own tests check."""
 
 import os
-import pathlib
-import time
 from collections import defaultdict
 
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 
 from tests.corpus import write_topic_corpus
 from w2v_spark.corpus.tokenize import tokenize
 from w2v_spark.corpus.vocab import build_vocab, count_words
-from w2v_spark.sgns.epochs import StratifiedEpochs, _stage_inputs
+from w2v_spark.sgns.gang import GangEpochs
 from w2v_spark.sgns.kernel import (
     TrainSettings,
     Windows,
@@ -24,10 +23,13 @@ from w2v_spark.sgns.kernel import (
     train_windows,
 )
 from w2v_spark.sgns.plan import EpochPlan, Split, Tables
+from w2v_spark.sgns.resident_epochs import ResidentEpochs
 from w2v_spark.sgns.sampling import build_noise_table
+from w2v_spark.sgns.slices import read_all
 from w2v_spark.sgns.strata import Deal, assign_buckets
 from w2v_spark.sgns.stratum import round_documents
 from w2v_spark.sgns.train import initial_model, pack_corpus
+from w2v_spark.spark.files import FileSystem
 from w2v_spark.spark.session import LocalMaster
 
 pytestmark = pytest.mark.spark
@@ -119,50 +121,39 @@ def _three_word_corpus(path):
     path.write_text(("alpha beta gamma beta alpha gamma alpha " * 10 + "\n") * 80, encoding="utf-8")
 
 
-def _shuffles_on_disk(spark) -> set[int]:
-    """Ids of the shuffles with data files under the test session's ``spark.local.dir``."""
-    root = pathlib.Path(spark.conf.get("spark.local.dir"))
-    return {int(path.name.split("_")[1]) for path in root.rglob("shuffle_*.data")}
-
-
 def _topics(path):
     write_topic_corpus(path, lines=600)
 
 
-# A vocabulary of 3 words on 4 partitions leaves a bucket empty in every round: its trainer holds
-# empty slices and still has to pass them on. The topic corpus is cut 256 tokens at a time: a
-# trainer's block arrives in a dozen pieces, from every partition, in any order. The 3- and
-# 4-partition cases run twice: as in local mode with fewer task slots (2, the test session's)
-# than trainers — a stage per stratum, the model shared through a file, blocks read from the
-# files the map tasks wrote — and as on a cluster (the model broadcast, blocks and slices
-# shuffled). With 2 partitions the local master runs every trainer at once: the epoch is one
-# barrier stage, its trainers waiting for each other between strata.
-@pytest.mark.parametrize(("write_corpus", "partitions", "slice_tokens", "mode"), [
-    (_topics, 3, 256, "local-files"),
-    (_topics, 3, 256, "shuffles"),
-    (_three_word_corpus, 4, EpochPlan.slice_tokens, "local-files"),
-    (_three_word_corpus, 4, EpochPlan.slice_tokens, "shuffles"),
-    (_topics, 2, 256, "gang"),
-], ids=["topics-3-local-files", "topics-3-shuffles", "fewer-words-than-partitions-local-files",
-        "fewer-words-than-partitions-shuffles", "topics-2-gang"])
-def test_spark_stratified_epoch_equals_reference(spark, tmp_path, monkeypatch, write_corpus,
-                                                 partitions, slice_tokens, mode):
-    if mode == "shuffles":
-        # Stage inputs marked for local checkpointing every 3 strata (16 in production, where
-        # it keeps a long epoch's lineage walk off the driver's stack): the bits do not change.
-        from w2v_spark.sgns import epochs
-
-        monkeypatch.setattr(epochs, "LINEAGE_STAGES", 3)
+def _packed(spark, tmp_path, write_corpus, partitions):
+    """``(words, counts, tables, packed corpus RDD)`` of the corpus ``write_corpus`` writes."""
     path = tmp_path / "corpus.txt"
     write_corpus(path)
     documents = spark.read.text(str(path)).transform(tokenize)
     vocab = documents.transform(count_words).transform(build_vocab, min_count=2).toArrow().sort_by("id")
-    words = vocab.column("word").to_pylist()
     counts = vocab.column("count").to_numpy()
     tables = Tables(counts=counts,
                     keep_probability=vocab.column("keep_probability").to_numpy().astype(np.float32),
                     noise=build_noise_table(counts), ns_exponent=0.75)
-    corpus = pack_corpus(documents, words, partitions)
+    words = vocab.column("word").to_pylist()
+    return words, counts, tables, pack_corpus(documents, words, partitions)
+
+
+# A vocabulary of 3 words on 4 partitions leaves a bucket empty in every round: its trainer holds
+# empty slices and still has to pass them on. The topic corpus is cut 256 tokens at a time: a
+# trainer's block is put together from many pieces, from every partition. The 3- and
+# 4-partition cases keep the model on the executors (slice files, a job per stratum: a cluster,
+# or a local master with fewer task slots than trainers). With 2 partitions the local master
+# runs every trainer at once: the epoch is one barrier stage, its trainers waiting for each
+# other between strata, the model in a file on the driver's machine.
+@pytest.mark.parametrize(("write_corpus", "partitions", "slice_tokens", "mode"), [
+    (_topics, 3, 256, "resident"),
+    (_three_word_corpus, 4, EpochPlan.slice_tokens, "resident"),
+    (_topics, 2, 256, "gang"),
+], ids=["topics-3-resident", "fewer-words-than-partitions-resident", "topics-2-gang"])
+def test_spark_stratified_epoch_equals_reference(spark, tmp_path, write_corpus, partitions,
+                                                 slice_tokens, mode):
+    words, counts, tables, corpus = _packed(spark, tmp_path, write_corpus, partitions)
     parts = corpus.collect()
     assert len(parts) == partitions and sum(p[0].shape[0] for p in parts) == counts.sum()
 
@@ -170,40 +161,53 @@ def test_spark_stratified_epoch_equals_reference(spark, tmp_path, monkeypatch, w
     syn0, syn1 = initial_model(len(words), 12, seed=3)
     ref0, ref1 = syn0.copy(), syn1.copy()
     broadcast_tables = spark.sparkContext.broadcast(tables)
-    shuffles_before = _shuffles_on_disk(spark)
-    local = None if mode == "shuffles" else LocalMaster(slots=2, attempts=1)  # local[2]
-    runner = StratifiedEpochs(spark.sparkContext, corpus, broadcast_tables, local=local)
-    assert (runner._directory is not None) == (local is not None)
     plans = [EpochPlan(settings=settings, seed=3, epoch=epoch, epochs=2, partitions=partitions,
                        rounds=2, slice_tokens=slice_tokens) for epoch in range(2)]
-    assert runner._gang(plans[0]) == (mode == "gang")
+    work = tmp_path / "work"
+    if mode == "gang":
+        runner = GangEpochs(spark.sparkContext, corpus, broadcast_tables,
+                            local=LocalMaster(slots=2, attempts=1), work=str(work))  # local[2]
+    else:
+        runner = ResidentEpochs(
+            spark, corpus, broadcast_tables, work=str(work), vocab_size=len(words), dim=12,
+            seed=3, plan_of=lambda e: plans[e] if e < len(plans) else None,
+            mass=tables.counts * tables.keep_probability)
+        runner.start(0)
     for epoch, plan in enumerate(plans):
         split = Split()
-        # Epoch 1's blocks are cut ahead, while epoch 0 trains, and used by epoch 1's job.
-        ahead = plans[epoch + 1] if epoch + 1 < len(plans) else None
-        raw, kept, pairs, loss = runner.run(syn0, syn1, plan, split, ahead=ahead)
-        if ahead is not None:
-            assert runner._next.plan == ahead and runner._next.map_stage.jobIds().size() == 1
-            # A gang's trainer reads all its stages' blocks from one partition.
-            assert runner._next.rdd.getNumPartitions() == (
-                partitions if mode == "gang" else 2 * partitions * partitions)
-        assert set(split.seconds) == {"broadcast", "train", "merge"}
+        if mode == "gang":
+            ahead = plans[epoch + 1] if epoch + 1 < len(plans) else None
+            raw, kept, pairs, loss = runner.run(syn0, syn1, plan, split, ahead=ahead)
+        else:
+            raw, kept, pairs, loss, finite = runner.run(plan, split)
+            assert finite
+            runner.forget(keep=runner.directory)  # as train_sgns does without checkpoints
+            # Only the model after this epoch is left: the blocks and every stratum's slices
+            # went as soon as they had been read.
+            assert sorted(os.listdir(work)) == [f"epoch={epoch + 1}"]
+            assert len(os.listdir(work / f"epoch={epoch + 1}")) == partitions
         expected, most_slices = _reference_epoch(parts, ref0, ref1, tables, plan)
         # Small slices: every block arrives in many pieces, from every partition.
         assert (most_slices >= 2 * partitions) == (slice_tokens < 1000)
         assert (raw, kept, pairs, loss) == (expected[0], expected[1], expected[2], expected[3])
         assert raw == counts.sum() and 0 < kept <= raw and pairs > kept and np.isfinite(loss)
-    assert runner._next is None  # taken by epoch 1
-    directory = runner._directory
+    if mode != "gang":
+        syn0 = runner.vectors()
+        syn1 = read_all(FileSystem(runner.directory),
+                        [f"{runner.directory}/part-{t:05d}.bin" for t in range(partitions)],
+                        len(words), 12)[1]
+        # The executors write the embeddings: one file per trainer, ids in order across them.
+        out = tmp_path / "embeddings"
+        assert runner.write_embeddings(words, counts, str(out)) == len(words)
+        files = sorted(p.name for p in out.iterdir())
+        assert files == ["_SUCCESS"] + [f"part-{t:05d}.snappy.parquet" for t in range(partitions)]
+        table = pq.read_table(out)
+        assert table.column("id").to_pylist() == list(range(len(words)))
+        assert table.column("word").to_pylist() == words
+        np.testing.assert_array_equal(np.stack(table.column("vector").to_numpy(
+            zero_copy_only=False)), ref0)
     runner.close()
-    if local is not None:
-        assert not os.path.exists(directory)
-    # Every epoch removed its shuffles (blocks and model slices) when it ended; Spark alone
-    # would keep them until the driver's next periodic GC. (Removal is asynchronous.)
-    deadline = time.monotonic() + 30
-    while _shuffles_on_disk(spark) - shuffles_before and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not _shuffles_on_disk(spark) - shuffles_before
+    assert not work.exists() or not [p for p in work.iterdir() if not p.name.startswith("epoch=")]
     broadcast_tables.destroy()
     corpus.unpersist()
     np.testing.assert_array_equal(syn0, ref0)
@@ -211,16 +215,41 @@ def test_spark_stratified_epoch_equals_reference(spark, tmp_path, monkeypatch, w
     assert np.abs(syn1).sum() > 0  # it trained
 
 
-def test_stage_inputs_are_the_stage_partitions_and_only_those_are_computed(spark):
+def test_an_epoch_on_the_executors_is_one_stage_per_stratum_with_no_shuffle(spark, tmp_path):
+    """Read from Spark's status API: an epoch of P = 4 trainers and R = 2 rounds runs R·P + 1
+    jobs (the cut, then one per stratum) of one stage each — no shuffle at all — with P tasks
+    per stage; what comes back to the driver is a row of numbers per task."""
+    partitions, rounds = 4, 2
+    words, _, tables, corpus = _packed(spark, tmp_path, _topics, partitions)
+    corpus.count()  # cached before the epoch, as the pipeline does
+    broadcast_tables = spark.sparkContext.broadcast(tables)
+    settings = TrainSettings(window=3, negative=4, alpha=0.05, min_alpha=0.001, batch_centers=32)
+    plan = EpochPlan(settings=settings, seed=3, epoch=0, epochs=1, partitions=partitions,
+                     rounds=rounds)
+    runner = ResidentEpochs(spark, corpus, broadcast_tables, work=str(tmp_path / "work"),
+                            vocab_size=len(words), dim=12, seed=3,
+                            plan_of=lambda e: plan if e == 0 else None,
+                            mass=tables.counts * tables.keep_probability, owned=True)
     sc = spark.sparkContext
-    computed = sc.accumulator(0)
-
-    def mark(index, rows):
-        computed.add(1)
-        return ((index, row) for row in rows)
-
-    rdd = sc.parallelize(range(12), 6).mapPartitionsWithIndex(mark)
-    stage = _stage_inputs(rdd, 1, 2)  # stage 1 of 2 trainers: partitions 2 and 3
-    assert stage.getNumPartitions() == 2
-    assert stage.glom().collect() == [[(2, 4), (2, 5)], [(3, 6), (3, 7)]]
-    assert computed.value == 2
+    try:
+        runner.start(0)
+        sc.setJobGroup("one-epoch", "the epoch under test")
+        try:
+            runner.run(plan, Split())
+        finally:
+            sc.setLocalProperty("spark.jobGroup.id", None)
+            sc.setLocalProperty("spark.job.description", None)
+    finally:
+        runner.close()
+        broadcast_tables.destroy()
+        corpus.unpersist()
+    tracker = sc.statusTracker()
+    jobs = sorted(tracker.getJobIdsForGroup("one-epoch"))
+    assert len(jobs) == rounds * partitions + 1
+    # A job lists the stages of its whole lineage; those of the cached corpus are skipped (no
+    # task of theirs ran). Every job ran one stage: nothing is shuffled during the epoch.
+    ran = [[tracker.getStageInfo(stage) for stage in tracker.getJobInfo(job).stageIds
+            if tracker.getStageInfo(stage).numCompletedTasks > 0] for job in jobs]
+    assert [len(stages) for stages in ran] == [1] * len(jobs)
+    assert [stages[0].numTasks for stages in ran] == [partitions] * len(jobs)
+    assert not (tmp_path / "work").exists()

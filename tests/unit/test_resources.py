@@ -3,7 +3,12 @@
 import pytest
 
 from w2v_spark.errors import ConfigError
-from w2v_spark.spark.resources import check_memory, memory_failure, model_bytes, parse_size
+from w2v_spark.spark.resources import (
+    check_memory,
+    memory_failure,
+    model_bytes,
+    parse_size,
+)
 
 
 def test_parse_size():
@@ -37,6 +42,24 @@ def test_result_size_and_python_worker_limits():
     with pytest.raises(ConfigError, match="spark.executor.pyspark.memory gives 2.00 GiB per task"):
         check_memory(1_000_000, 300, {**big, "spark.driver.maxResultSize": "0",
                                        "spark.executor.pyspark.memory": "8g"}, tasks_per_executor=4)
+
+
+def test_a_model_on_the_executors_asks_nothing_of_the_driver_and_its_slices_of_the_workers():
+    # 3M words × 300 dims (6.71 GiB): refused for a 512 MB driver when the driver holds it,
+    # taken when it stays on the executors in 16 slices.
+    small_driver = {"spark.driver.memory": "512m"}
+    with pytest.raises(ConfigError, match="does not fit the driver"):
+        check_memory(3_000_000, 300, small_driver)
+    numbers = check_memory(3_000_000, 300, small_driver, on_executors_of=16)
+    assert numbers["model_on_executors"] and numbers["task_bytes"] == 4 * model_bytes(
+        3_000_000, 300) // 16
+    # 4/16 of the model is 1.68 GiB per task: 2 tasks in a 3 GiB Python budget do not fit.
+    with pytest.raises(ConfigError, match=r"4/16 of the model .* = 1.68 GiB, but "
+                                          r"spark.executor.pyspark.memory gives 1.50 GiB per task"):
+        check_memory(3_000_000, 300, {**small_driver, "spark.executor.pyspark.memory": "3g"},
+                     tasks_per_executor=2, on_executors_of=16)
+    assert check_memory(3_000_000, 300, {**small_driver, "spark.executor.pyspark.memory": "4g"},
+                        tasks_per_executor=2, on_executors_of=16)
 
 
 # --- running out of memory: which failures are memory, and what the line tells the user to do

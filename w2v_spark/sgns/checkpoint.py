@@ -141,8 +141,25 @@ class Checkpoints:
         if pending is not None:
             pending.result()
 
-    def latest(self) -> tuple[int, np.ndarray, np.ndarray, list[dict]] | None:
-        """The newest complete checkpoint as ``(epoch, syn0, syn1, reports)``, or None.
+    def seal(self, epoch: int, directory: str, reports: list[dict], *, partitions: int,
+             vocab_size: int) -> None:
+        """Make ``directory`` (``root/epoch=<epoch>``, the slice files executor-resident
+        training left after ``epoch``; :mod:`w2v_spark.sgns.resident_epochs`) a checkpoint: its
+        state, then ``_COMPLETE``; then drop the older checkpoints."""
+        meta = {"epoch": epoch, "config": self.config, "vocabulary": self.vocabulary,
+                "reports": reports, "layout": "slices", "partitions": partitions,
+                "vocab_size": vocab_size}
+        self.fs.write_bytes(f"{directory}/state.json",
+                            iter([json.dumps(meta, sort_keys=True).encode()]))
+        self.fs.write_bytes(f"{directory}/_COMPLETE", iter([b""]))
+        for name in self.fs.list_names(self.root):
+            if name.startswith("epoch=") and f"{self.root}/{name}" != directory:
+                self.fs.delete(f"{self.root}/{name}")
+        log.info("checkpoint of epoch %d written to %s", epoch, directory)
+
+    def newest(self) -> tuple[int, dict, str] | None:
+        """The newest complete checkpoint as ``(epoch, state, path)``, or None; its matrices are
+        ``syn0.npy`` / ``syn1.npy`` in ``path``, or (``state["layout"] == "slices"``) slice files.
 
         Raises:
             ConfigError: it was made with a different training config or vocabulary.
@@ -164,5 +181,24 @@ class Checkpoints:
                 f"cannot resume from {path}: the vocabulary differs (changed input?); "
                 "rerun without --resume to start over"
             )
+        return meta["epoch"], meta, path
+
+    def latest(self) -> tuple[int, np.ndarray, np.ndarray, list[dict]] | None:
+        """The newest complete checkpoint as ``(epoch, syn0, syn1, reports)`` on this machine, or
+        None (:meth:`newest` says which, and raises as it does)."""
+        found = self.newest()
+        if found is None:
+            return None
+        epoch, meta, path = found
+        if meta.get("layout") == "slices":
+            from w2v_spark.sgns.slices import read_all  # only this format needs it
+
+            paths = [f"{path}/part-{t:05d}.bin" for t in range(meta["partitions"])]
+            syn0, syn1 = read_all(self.fs, paths, *self._shape(meta))
+            return epoch, syn0, syn1, meta["reports"]
         load = lambda name: np.load(_bytes_io.BytesIO(self.fs.read_bytes(f"{path}/{name}")))  # noqa: E731
-        return meta["epoch"], load("syn0.npy"), load("syn1.npy"), meta["reports"]
+        return epoch, load("syn0.npy"), load("syn1.npy"), meta["reports"]
+
+    def _shape(self, meta: dict) -> tuple[int, int]:
+        """``(vocab_size, vector_size)`` of a checkpoint's model."""
+        return meta["vocab_size"], int(meta["config"]["sgns.vector_size"])

@@ -15,7 +15,6 @@ from urllib.parse import urlparse
 import numpy as np
 import pyarrow as pa
 import pyarrow.fs as pafs
-import pyarrow.parquet as pq
 
 from w2v_spark.errors import OutputError
 from w2v_spark.schemas import EMBEDDINGS, arrow_schema
@@ -58,6 +57,10 @@ class FileSystem:
         if parsed.scheme in ("hdfs", "viewfs"):
             return parsed.path
         return parsed.netloc.split("@")[0] + parsed.path  # bucket or container, then the key
+
+    def os_path(self, path: str) -> str | None:
+        """``path`` as this machine's OS names it, on a local disk; else None."""
+        return self._path(path) if self.local else None
 
     def _info(self, path: str) -> pafs.FileInfo:
         return self._fs.get_file_info(self._path(path))
@@ -106,6 +109,10 @@ class FileSystem:
     def read_bytes(self, path: str) -> bytes:
         with self._fs.open_input_stream(self._path(path)) as stream:
             return stream.read()
+
+    def open_input(self, path: str) -> pa.NativeFile:
+        """``path`` opened for reading at any offset (``read_at``)."""
+        return self._fs.open_input_file(self._path(path))
 
     def write_bytes(self, path: str, chunks: Iterator[bytes]) -> None:
         """Write ``chunks`` to ``path`` (replacing it; parent directories are created)."""
@@ -219,6 +226,8 @@ def write_table(table: pa.Table, path: str, schema=EMBEDDINGS) -> None:
     Spark, pandas and DuckDB read it alike). Written by pyarrow: the rows never enter the JVM,
     where a task carrying them (40 MB for 100,000 words × 100 dims) exhausted a 512 MB driver
     heap and left the job hanging."""
+    import pyarrow.parquet as pq  # here: the training tasks import FileSystem, not Parquet
+
     fs = FileSystem(path)
     with fs.open_output(f"{path}/part-00000.snappy.parquet") as stream:
         pq.write_table(table.cast(arrow_schema(schema)), stream, compression="snappy")

@@ -2,15 +2,21 @@
 
 SGNS keeps two ``vocab × dim`` float32 matrices. Where they live during an epoch:
 
-* driver JVM (``spark.driver.memory``): the broadcast of both matrices is stored in its block
-  manager, besides Spark's own ~300 MB;
-* ``spark.driver.maxResultSize``: one epoch job's results, at most every row of both matrices;
-* each Python worker (``spark.executor.pyspark.memory`` when set, per executor), per concurrent
-  task: in averaging mode the broadcast copy, a working copy and the rows it sends back, ≈ 3 × the
-  model; in stratified mode the broadcast and two slices in an epoch's first stratum, ≈ (1 + 2/P)
-  × the model, then only the slices. The guard asks for the larger.
+* stratified training with the model on the executors (a cluster; a local master with fewer
+  task slots than partitions): in slice files on the run's storage; each task's Python worker
+  holds its two slices, ≈ 2/P of the model, and reads as much again, ≈ 4/P in all. The driver
+  holds O(vocabulary) tables only, and nothing of the model.
+* everywhere else (averaging, one partition, the local gang), the model is on the driver
+  between epochs:
 
-The driver's Python process holds the model and one job's results; Spark does not bound it.
+  * driver JVM (``spark.driver.memory``): the broadcast of both matrices is stored in its block
+    manager, besides Spark's own ~300 MB;
+  * ``spark.driver.maxResultSize``: one epoch job's results, at most every row of both matrices;
+  * each Python worker (``spark.executor.pyspark.memory`` when set, per executor), per concurrent
+    task: in averaging mode the broadcast copy, a working copy and the rows it sends back, ≈ 3 ×
+    the model.
+
+  The driver's Python process holds the model and one job's results; Spark does not bound it.
 """
 
 from __future__ import annotations
@@ -40,16 +46,31 @@ def _gib(n: float) -> str:
     return f"{n / 2**30:.2f} GiB"
 
 
-def check_memory(vocab_size: int, vector_size: int, conf: dict[str, str], tasks_per_executor: int = 1) -> dict:
+def check_memory(vocab_size: int, vector_size: int, conf: dict[str, str], tasks_per_executor: int = 1,
+                 *, on_executors_of: int = 0) -> dict:
     """Raise :class:`ConfigError` with the numbers when the model cannot fit; else return them.
 
     Args:
         conf: the running Spark configuration (``spark.*`` → value), e.g. ``dict(sc.getConf().getAll())``.
         tasks_per_executor: training tasks that run at once in one executor (its cores).
+        on_executors_of: ``P`` when the model stays on the executors, in ``P`` slices (then only
+            the executors' Python workers are checked); 0 when it is on the driver.
     """
     model = model_bytes(vocab_size, vector_size)
     shape = f"{vocab_size:,} words × {vector_size} dims × 4 B × 2 matrices = {_gib(model)}"
     driver = parse_size(conf.get("spark.driver.memory", "1g"), "m")
+    worker = conf.get("spark.executor.pyspark.memory")
+    if on_executors_of:
+        need = 4 * model // on_executors_of
+        if worker and parse_size(worker, "m") // max(1, tasks_per_executor) < need:
+            raise ConfigError(
+                f"each training task holds and reads ≈ 4/{on_executors_of} of the model "
+                f"({shape}) = {_gib(need)}, but spark.executor.pyspark.memory gives "
+                f"{_gib(parse_size(worker, 'm') // max(1, tasks_per_executor))} per task; raise "
+                "it, use more partitions (spark.partitions) or fewer cores per executor"
+            )
+        return {"model_bytes": model, "driver_memory_bytes": driver,
+                "model_on_executors": True, "task_bytes": need}
     need = int(model * 1.2) + SPARK_RESERVED
     if driver < need:
         raise ConfigError(
@@ -63,7 +84,6 @@ def check_memory(vocab_size: int, vector_size: int, conf: dict[str, str], tasks_
             f"one epoch job can return every row of the model ({shape}), more than "
             f"spark.driver.maxResultSize = {_gib(results)}; raise it to ≥ {_gib(model)} (or 0)"
         )
-    worker = conf.get("spark.executor.pyspark.memory")
     if worker:
         available = parse_size(worker, "m") // max(1, tasks_per_executor)
         if available < 3 * model:
@@ -72,7 +92,8 @@ def check_memory(vocab_size: int, vector_size: int, conf: dict[str, str], tasks_
                 f"spark.executor.pyspark.memory gives {_gib(available)} per task; raise it or use "
                 "fewer cores per executor"
             )
-    return {"model_bytes": model, "driver_memory_bytes": driver, "max_result_bytes": results}
+    return {"model_bytes": model, "driver_memory_bytes": driver, "max_result_bytes": results,
+            "model_on_executors": False}
 
 
 # --- running out of memory ------------------------------------------------------------------

@@ -17,16 +17,20 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from w2v_spark.schemas import EMBEDDINGS, arrow_schema
+from w2v_spark.spark.files import FileSystem
+
 FORMATS = ("word2vec-text", "word2vec-binary")
 
 
-def embeddings_table(words: list[str], counts: np.ndarray, vectors: np.ndarray) -> pa.Table:
-    """Arrow table in the ``schemas.EMBEDDINGS`` layout; row ``i`` is word id ``i``.
+def embeddings_table(words: list[str], counts: np.ndarray, vectors: np.ndarray,
+                     first_id: int = 0) -> pa.Table:
+    """Arrow table in the ``schemas.EMBEDDINGS`` layout; row ``i`` is word id ``first_id + i``.
 
     Args:
-        words: vocabulary in id order.
-        counts: ``(vocab_size,) int64``.
-        vectors: ``(vocab_size, vector_size) float32``.
+        words: the vocabulary's words of those ids, in id order.
+        counts: ``(rows,) int64``.
+        vectors: ``(rows, vector_size) float32``.
     """
     vocab_size, vector_size = vectors.shape
     offsets = pa.array(np.arange(0, (vocab_size + 1) * vector_size, vector_size, dtype=np.int32))
@@ -34,11 +38,25 @@ def embeddings_table(words: list[str], counts: np.ndarray, vectors: np.ndarray) 
     return pa.table(
         {
             "word": pa.array(words, type=pa.string()),
-            "id": pa.array(np.arange(vocab_size, dtype=np.int32)),
+            "id": pa.array(np.arange(first_id, first_id + vocab_size, dtype=np.int32)),
             "count": pa.array(np.asarray(counts, dtype=np.int64)),
             "vector": pa.ListArray.from_arrays(offsets, values),
         }
     )
+
+
+def embeddings_part(output: str, part: int, words: list[str], counts: np.ndarray,
+                    vectors: np.ndarray, first_id: int) -> None:
+    """File ``part`` of the ``embeddings/`` directory ``output``: the rows of ids ``first_id`` ..
+    ``first_id + len(words) - 1`` (``schemas.EMBEDDINGS``), as
+    ``part-<part>.snappy.parquet``. Whoever writes it (an executor, or the driver when it holds
+    the model), the same rows give the same bytes; it appears whole or not at all."""
+    fs = FileSystem(output)
+    table = embeddings_table(words, counts, vectors, first_id)
+    partial = f"{output}/.part-{part:05d}.partial"
+    with fs.open_output(partial) as stream:
+        pq.write_table(table.cast(arrow_schema(EMBEDDINGS)), stream, compression="snappy")
+    fs.rename(partial, f"{output}/part-{part:05d}.snappy.parquet")
 
 
 def word2vec_text(words: list[str], vectors: np.ndarray, chunk_rows: int = 4096) -> Iterator[bytes]:
@@ -53,6 +71,31 @@ def word2vec_text(words: list[str], vectors: np.ndarray, chunk_rows: int = 4096)
             for word, row in zip(words[start : start + chunk_rows], block, strict=True)
         ]
         yield ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def word2vec_text_of(embeddings: str, batch_rows: int = 4096) -> Iterator[bytes]:
+    """:func:`word2vec_text` of the ``schemas.EMBEDDINGS`` Parquet directory ``embeddings``
+    (its ``part-*.parquet`` files in name order, which is id order), a batch of rows at a
+    time: the vectors are never all in memory."""
+    fs = FileSystem(embeddings)
+    paths = [f"{embeddings}/{name}" for name in fs.list_names(embeddings)
+             if name.startswith("part-") and name.endswith(".parquet")]
+    files = [pq.ParquetFile(fs.open_input(path)) for path in paths]
+    rows = sum(f.metadata.num_rows for f in files)
+    dim = None
+    for parquet in files:
+        for batch in parquet.iter_batches(batch_size=batch_rows, columns=["word", "vector"]):
+            vectors = batch.column("vector")
+            values = vectors.values.to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
+            if dim is None:
+                dim = values.size // max(batch.num_rows, 1)
+                yield f"{rows} {dim}\n".encode()
+            words = batch.column("word").to_pylist()
+            chunks = word2vec_text(words, values.reshape(batch.num_rows, dim), batch_rows)
+            next(chunks)  # its header
+            yield from chunks
+    if dim is None:  # no rows
+        yield b"0 0\n"
 
 
 def word2vec_binary(words: list[str], vectors: np.ndarray, chunk_rows: int = 4096) -> Iterator[bytes]:
