@@ -124,6 +124,9 @@ class TreeMonitor:
         self.log_path, self._log_offset = log_path, 0
         self.stage = "start"
         self.stage_peak_mb: dict[str, dict[str, float]] = {}
+        #: The largest resident total of the whole tree in one sample (processes at once, unlike
+        #: a sum of per-process peaks, which counts processes that never ran together).
+        self.peak_total_mb = 0.0
         self.last_error = ""
 
     def _children(self) -> dict[int, list[int]]:
@@ -161,6 +164,7 @@ class TreeMonitor:
                     resident[kind] += int(status["VmRSS"].split()[1]) / 1024
             except OSError:
                 pass
+        self.peak_total_mb = max(self.peak_total_mb, sum(resident.values()))
         if self.log_path is not None:
             self._follow_log()
         peaks = self.stage_peak_mb.setdefault(self.stage, {})

@@ -218,13 +218,16 @@ class SgnsConfig:
                      "window needs all its context words in one task; stratified blocks split it)")
 
     def rounds(self, partitions: int) -> int:
-        """Stratified rounds per epoch: the configured number, or ``max(2, partitions // 2)``.
+        """Stratified rounds per epoch: the configured number, or ``min(4, max(2, P // 2))``.
 
         More rounds re-deal the buckets more often, which keeps quality (bench-en: 8 partitions,
         analogy 9.6 % with 1 round, 12.7 % with 4; 2 partitions, WS353 −0.017 with 1 round,
-        −0.008 with 2, three seeds each) but costs ``partitions`` more stages per epoch.
+        −0.008 with 2, three seeds each) but costs ``partitions`` more stages per epoch. Capped
+        at 4, so that an epoch's stages grow linearly with the partitions (≤ 4 · P + 1): at 8 to
+        64 partitions, 2 rounds cost 1.1–1.8 analogy points against one partition, 4 rounds
+        0.5 at 8 (BENCHMARKS.md, session 16).
         """
-        return self.rounds_per_epoch or max(2, partitions // 2)
+        return self.rounds_per_epoch or min(4, max(2, partitions // 2))
 
     def resolved_kernel(self) -> str:
         """``auto`` → numba when it is installed, else the NumPy reference kernel (always NumPy

@@ -217,8 +217,9 @@ def test_spark_stratified_epoch_equals_reference(spark, tmp_path, write_corpus, 
 
 def test_an_epoch_on_the_executors_is_one_stage_per_stratum_with_no_shuffle(spark, tmp_path):
     """Read from Spark's status API: an epoch of P = 4 trainers and R = 2 rounds runs R·P + 1
-    jobs (the cut, then one per stratum) of one stage each — no shuffle at all — with P tasks
-    per stage; what comes back to the driver is a row of numbers per task."""
+    jobs (the cut, then one per stratum) of one stage each — no shuffle at all. The cut has a
+    task per data partition; a stratum as many tasks as the session has cores (2 here: each
+    runs two trainers), never more than P."""
     partitions, rounds = 4, 2
     words, _, tables, corpus = _packed(spark, tmp_path, _topics, partitions)
     corpus.count()  # cached before the epoch, as the pipeline does
@@ -251,5 +252,7 @@ def test_an_epoch_on_the_executors_is_one_stage_per_stratum_with_no_shuffle(spar
     ran = [[tracker.getStageInfo(stage) for stage in tracker.getJobInfo(job).stageIds
             if tracker.getStageInfo(stage).numCompletedTasks > 0] for job in jobs]
     assert [len(stages) for stages in ran] == [1] * len(jobs)
-    assert [stages[0].numTasks for stages in ran] == [partitions] * len(jobs)
+    cores = sc.defaultParallelism
+    assert cores == 2
+    assert [stages[0].numTasks for stages in ran] == [partitions] + [cores] * (len(jobs) - 1)
     assert not (tmp_path / "work").exists()

@@ -130,9 +130,16 @@ class ResidentEpochs:
     # -- jobs -------------------------------------------------------------------------------
 
     def _per_trainer(self, task, description: str) -> list:
+        """Run ``task(trainer)`` for every trainer, in one stage of at most as many tasks as
+        the cluster has cores (``defaultParallelism``): with more trainers than cores, a task
+        runs a consecutive group of them one after the other (a stratum's trainers are
+        independent), instead of queueing a task per trainer — a Python task costs its start-up
+        (≈ 40 ms of a core on the machine of BENCHMARKS.md) however little it trains. Returns
+        the ``_STATS`` rows in trainer order."""
         parts = self._plan_of(0).partitions
+        tasks = max(1, min(parts, self._sc.defaultParallelism))
         self._sc.setJobDescription(description)
-        rows = (self._spark.range(0, parts, 1, parts)
+        rows = (self._spark.range(0, parts, 1, tasks)
                 .mapInArrow(functools.partial(_each_trainer, task), _STATS_DDL).collect())
         return sorted(rows, key=lambda row: row["trainer"])
 
