@@ -40,15 +40,16 @@ def cluster(tmp_path_factory, env_archive):
         running.stop()
 
 
-def submit(cluster: Cluster, *args, watch=None, on_line=None, timeout=420):
+def submit(cluster: Cluster, *args, watch=None, on_line=None, timeout=420, options=()):
     """spark-submit ``jobs/train_embeddings.py`` to the cluster (client mode); ``on_line(line,
-    proc)`` sees every output line as it arrives (the driver's log comes on stdout)."""
+    proc)`` sees every output line as it arrives (the driver's log comes on stdout);
+    ``options``: more spark-submit options (before the script)."""
     cmd = [str(SPARK_HOME / "bin" / "spark-submit"), "--master", cluster.url,
            "--executor-memory", "700m", "--conf", "spark.task.maxFailures=4",
            "--conf", f"spark.local.dir={cluster.local_dir}",
            "--archives", f"{ENV_ARCHIVE}#environment",
            "--conf", "spark.pyspark.python=./environment/bin/python",
-           "--conf", f"spark.pyspark.driver.python={sys.executable}",
+           "--conf", f"spark.pyspark.driver.python={sys.executable}", *options,
            str(ROOT / "jobs" / "train_embeddings.py"), *args]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env=spark_env(), cwd=ROOT, start_new_session=True)

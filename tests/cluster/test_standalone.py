@@ -4,10 +4,13 @@ killed task and a killed driver."""
 import json
 import os
 import signal
+import threading
 
 import pyarrow.parquet as pq
 import pytest
 
+from benchmarks.bench import TreeMonitor
+from benchmarks.zipf_corpus import write_corpus
 from tests.cluster.conftest import submit
 from tests.corpus import write_topic_corpus
 from w2v_spark.cli import main
@@ -113,3 +116,38 @@ def test_killed_driver_then_resume_gives_the_same_result(cluster, corpus, local_
     assert code == 0, log[-3000:]
     assert "resuming after epoch 3" in log
     assert pq.read_table(out / "embeddings").equals(local_result)
+
+
+def test_a_model_larger_than_the_drivers_heap_never_enters_the_driver(cluster, tmp_path):
+    """150,000 words × 600 dims: a 720 MB model, trained with a 512 MB driver. The driver's JVM
+    and its Python are sampled while it runs: neither ever holds the model (measured: JVM
+    ≈ 520–660 MB RSS whatever the model, Python ≈ 250 MB at 100,000 words)."""
+    corpus = tmp_path / "zipf.txt"
+    write_corpus(str(corpus), words=150_000, head=10_000)
+    out = tmp_path / "run"
+    monitors = []
+
+    def watch(line, proc):
+        if not monitors:
+            monitors.append(TreeMonitor(proc.pid))
+            threading.Thread(target=monitors[0].run, args=(proc,), daemon=True).start()
+
+    code, log = submit(cluster, "--input", str(corpus), "--output", str(out),
+                       "--set", "vocab.min_count=5", "--set", "vocab.sample=0",
+                       "--set", "sgns.vector_size=600", "--set", "sgns.epochs=1",
+                       "--set", "sgns.window=2", "--set", "sgns.negative=2",
+                       "--set", "spark.partitions=2", "--set", "output.word2vec_text=false",
+                       "--set", "output.checkpoints=false",
+                       options=["--driver-memory", "512m"], on_line=watch, timeout=600)
+    assert code == 0, log[-3000:]
+    manifest = json.loads((out / "_manifest.json").read_text())
+    memory = manifest["training"]["memory"]
+    assert memory["model_bytes"] == 2 * 150_000 * 600 * 4 > memory["driver_memory_bytes"]
+    assert memory["model_on_executors"]
+    embeddings = pq.read_table(out / "embeddings")
+    assert embeddings.num_rows == 150_000 and len(embeddings.column("vector")[0]) == 600
+    assert len(list((out / "embeddings").glob("part-*.parquet"))) == 2  # one per trainer
+    monitor = monitors[0]
+    python, jvm = monitor.peak("python"), monitor.peak("jvm")
+    model_mb = memory["model_bytes"] / 2**20
+    assert 0 < python < model_mb / 2 and 0 < jvm < model_mb, (python, jvm, model_mb)
