@@ -319,10 +319,13 @@ class OutputConfig:
 
 @dataclass(frozen=True)
 class DebugConfig:
-    """``[debug]``: fault injection for reliability tests. Leave empty in production."""
+    """``[debug]``: fault injection for reliability tests, and a switch for benchmarks. Leave
+    empty in production."""
 
     fail_task_once: str = ""
     fail_after_epoch: int = 0
+    #: Train with the model on the executors even where the local gang would run (the same bits).
+    model_on_executors: bool = False
 
     def __post_init__(self):
         if self.fail_task_once:

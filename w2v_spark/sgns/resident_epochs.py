@@ -76,8 +76,11 @@ def _cut(partition, rows, *, deals, epoch, **kwargs):
 class ResidentEpochs:
     """Stratified epochs whose model never leaves the executors' storage.
 
-    ``deal_of(epoch, round)`` deals the buckets (the same deal every call); ``plan_of(epoch)``
-    is epoch ``epoch``'s plan (None past the last epoch)."""
+    ``corpus``: the packed corpus (``P`` partitions); ``tables``: the broadcast
+    :class:`~w2v_spark.sgns.plan.Tables`; ``work``: where the files go (storage every executor
+    reaches; ``owned``: this run's alone); ``plan_of(epoch)``: epoch ``epoch``'s plan (None past
+    the last); ``mass``: ``(vocab_size,)`` expected training tokens per word, which the buckets
+    are dealt by. The driver keeps the deals of the epochs at hand only (O(vocabulary) each)."""
 
     def __init__(self, spark, corpus, tables, *, work: str, vocab_size: int, dim: int,
                  seed: int, plan_of: Callable[[int], EpochPlan | None], mass: np.ndarray,
@@ -211,6 +214,8 @@ class ResidentEpochs:
         finally:
             deals.destroy()
             self._fs.delete(blocks)
+        for key in [key for key in self._deals if key[0] < epoch]:
+            del self._deals[key]  # the model is now laid out by this epoch's last deal
         self._sc.setJobDescription(None)
         return int(totals[0]), int(totals[1]), int(totals[2]), float(totals[3]), finite
 

@@ -163,13 +163,15 @@ def _local(sc):
                         cores=lambda: len(os.sched_getaffinity(0)))
 
 
-def model_on_executors(sc, config: SgnsConfig, partitions: int) -> bool:
+def model_on_executors(sc, config: SgnsConfig, partitions: int,
+                       debug: DebugConfig | None = None) -> bool:
     """Whether training keeps the model on the executors: stratified, several partitions, and
-    not a local master that runs every trainer at once."""
+    not a local master that runs every trainer at once (unless ``debug.model_on_executors``)."""
     if config.resolved_partition_mode() != "stratified" or partitions < 2:
         return False
     local = _local(sc)
-    return local is None or partitions > local.slots
+    return (local is None or partitions > local.slots
+            or (debug is not None and debug.model_on_executors))
 
 
 def threads_per_trainer(spark: SparkSession, config: SgnsConfig) -> int:
@@ -243,7 +245,7 @@ def train_sgns(
     mode = config.resolved_partition_mode()
     stratified = mode == "stratified" and partitions > 1
     local = _local(sc)
-    resident = model_on_executors(sc, config, partitions)
+    resident = model_on_executors(sc, config, partitions, debug)
     log.info("training with the %s kernel, %s, %d thread%s per partition%s", settings.kernel,
              f"{partitions} partitions, {mode}" if partitions > 1 else "1 partition",
              settings.threads, "" if settings.threads == 1 else "s",
