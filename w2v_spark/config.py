@@ -224,8 +224,8 @@ class SgnsConfig:
         analogy 9.6 % with 1 round, 12.7 % with 4; 2 partitions, WS353 −0.017 with 1 round,
         −0.008 with 2, three seeds each) but costs ``partitions`` more stages per epoch. Capped
         at 4, so that an epoch's stages grow linearly with the partitions (≤ 4 · P + 1): at 8 to
-        64 partitions, 2 rounds cost 1.1–1.8 analogy points against one partition, 4 rounds
-        0.5 at 8 (BENCHMARKS.md, session 16).
+        64 partitions, 2 rounds cost 1.1–1.8 analogy points against one partition; 4 rounds
+        cost 0.4 and 0.5 at 8 and 16, 1.1 at 32 (BENCHMARKS.md, session 16).
         """
         return self.rounds_per_epoch or min(4, max(2, partitions // 2))
 
