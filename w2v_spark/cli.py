@@ -19,6 +19,7 @@ from importlib import resources
 from pathlib import Path
 
 from w2v_spark.errors import ConfigError, InputDataError, OutputError, W2VError
+from w2v_spark.spark.resources import exception_chain
 
 log = logging.getLogger("w2v_spark")
 
@@ -405,13 +406,7 @@ def _interrupted(args) -> int:
 
 
 def _caused_by_an_interrupt(err: BaseException) -> bool:
-    seen = set()
-    while err is not None and id(err) not in seen:
-        if isinstance(err, KeyboardInterrupt):
-            return True
-        seen.add(id(err))
-        err = err.__cause__ or err.__context__
-    return False
+    return any(isinstance(e, KeyboardInterrupt) for e in exception_chain(err))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -191,9 +191,12 @@ class Checkpoints:
             return None
         epoch, meta, path = found
         if meta.get("layout") == "slices":
-            from w2v_spark.sgns.slices import read_all  # only this format needs it
+            from w2v_spark.sgns.slices import (  # only this format needs it
+                part_path,
+                read_all,
+            )
 
-            paths = [f"{path}/part-{t:05d}.bin" for t in range(meta["partitions"])]
+            paths = [part_path(path, t) for t in range(meta["partitions"])]
             syn0, syn1 = read_all(self.fs, paths, *self._shape(meta))
             return epoch, syn0, syn1, meta["reports"]
         load = lambda name: np.load(_bytes_io.BytesIO(self.fs.read_bytes(f"{path}/{name}")))  # noqa: E731

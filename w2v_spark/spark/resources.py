@@ -105,7 +105,8 @@ _KILLED_FOR_MEMORY = ("exceeding memory limits", "OOMKilled", "killed by the OOM
 _JVM_GONE = (ConnectionRefusedError, ConnectionResetError, BrokenPipeError)
 
 
-def _chain(err: BaseException):
+def exception_chain(err: BaseException):
+    """``err``, then its causes and contexts, each once."""
     seen = set()
     while err is not None and id(err) not in seen:
         seen.add(id(err))
@@ -131,7 +132,7 @@ def memory_failure(err: BaseException, *, stage: str | None, conf: dict[str, str
     ``local``: whether the tasks ran inside the driver's JVM; ``jvm_alive``: whether the driver's
     JVM still answers (a Java exception raised as it died cannot even say what it was).
     """
-    chain = list(_chain(err))
+    chain = list(exception_chain(err))
     text = "\n".join(_text(e) for e in chain)
     where = f"in the {stage} stage" if stage else "while starting"
     driver = (f"spark.driver.memory (now {conf.get('spark.driver.memory', '1g')}; "
