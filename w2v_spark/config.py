@@ -158,7 +158,7 @@ class SgnsConfig:
             f"must be 'auto', 'stratified' or 'averaging', got {self.partition_mode!r}",
         )
         _require(0 <= self.rounds_per_epoch <= 64, "sgns.rounds_per_epoch",
-                 "must be in [0, 64] (0 = max(2, partitions // 2))")
+                 "must be in [0, 64] (0 = min(4, max(2, partitions)))")
         _require(self.model in ("skipgram", "cbow"), "sgns.model",
                  f"must be 'skipgram' or 'cbow', got {self.model!r}")
         _require(self.loss in ("negative_sampling", "softmax"), "sgns.loss",
@@ -218,16 +218,18 @@ class SgnsConfig:
                      "window needs all its context words in one task; stratified blocks split it)")
 
     def rounds(self, partitions: int) -> int:
-        """Stratified rounds per epoch: the configured number, or ``min(4, max(2, P // 2))``.
+        """Stratified rounds per epoch: the configured number, or ``min(4, max(2, P))`` —
+        2 rounds up to 2 partitions, 3 at 3, and 4 from 4 partitions on.
 
         More rounds re-deal the buckets more often, which keeps quality (bench-en: 8 partitions,
         analogy 9.6 % with 1 round, 12.7 % with 4; 2 partitions, WS353 −0.017 with 1 round,
-        −0.008 with 2, three seeds each) but costs ``partitions`` more stages per epoch. Capped
-        at 4, so that an epoch's stages grow linearly with the partitions (≤ 4 · P + 1): at 8 to
+        −0.008 with 2, three seeds each) but costs ``partitions`` more stages per epoch. At 8 to
         64 partitions, 2 rounds cost 1.1–1.8 analogy points against one partition; 4 rounds
-        cost 0.4 and 0.5 at 8 and 16, 1.1 at 32 (BENCHMARKS.md, session 16).
+        cost 0.4 and 0.5 at 8 and 16, 1.1 at 32 (BENCHMARKS.md, session 16). Constant from 4
+        partitions on, so that an epoch's stages (≤ 4 · P + 1) and its seconds on a cluster grow
+        linearly with the partitions: doubling them from 4 to 8 doubles the stages, not more.
         """
-        return self.rounds_per_epoch or min(4, max(2, partitions // 2))
+        return self.rounds_per_epoch or min(4, max(2, partitions))
 
     def resolved_kernel(self) -> str:
         """``auto`` → numba when it is installed, else the NumPy reference kernel (always NumPy
