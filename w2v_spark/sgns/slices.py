@@ -9,8 +9,8 @@ segments, from just the files that hold some of their rows. The same files, grou
 word ids (:class:`IdRanges`), are the model at the start of the run, after the run, and in a
 checkpoint.
 
-A *block file* is one map task's windows of one epoch: one segment per (stage, trainer), read by
-that trainer alone.
+A *block file* is one map task's windows of one epoch, written as they are cut, in runs of a
+bounded size: one segment per (stage, trainer) and run, read by that trainer alone.
 """
 
 from __future__ import annotations
@@ -107,7 +107,12 @@ def _commit(fs: FileSystem, path: str, chunks) -> None:
     """Write ``path`` whole or not at all: a reader (the next stage) never sees a part of it,
     and a task attempt still writing when another has finished cannot spoil it."""
     partial = f"{path}.{uuid.uuid4().hex[:8]}.partial"
-    fs.write_bytes(partial, iter(chunks))
+    try:
+        fs.write_bytes(partial, iter(chunks))
+    except BaseException:
+        if fs.exists(partial):  # the chunks may be computed as they are written, and fail
+            fs.delete(partial)
+        raise
     fs.rename(partial, path)
 
 
@@ -206,44 +211,67 @@ def read_all(fs: FileSystem, paths: list[str], vocab_size: int,
     return model[0], model[1]
 
 
-def write_blocks(fs: FileSystem, path: str, segments: list[tuple]) -> None:
-    """One map task's blocks of one epoch as the block file ``path``.
+#: Bytes of packed blocks a cut task holds before it writes them as one run of its block file.
+#: The task's memory is then this and one slice of windows (``EpochPlan.slice_tokens``), not its
+#: whole partition (≈ 25 bytes per token: 15 M tokens of a partition held 2.2 GB across the two
+#: workers of a 30 M-word run before runs came in), and a trainer reads one segment per run.
+BLOCK_RUN_BYTES = 64 << 20
 
-    ``segments[key]`` (key = :func:`~w2v_spark.sgns.stratum.stage_key`) is ``None`` (no windows)
-    or ``(raw words, kept words, centre, contexts per group, context)``, the arrays as
-    :func:`~w2v_spark.sgns.strata.pack_block` packs them. File: an int64 header (magic, number
-    of keys K, then the ``K + 1`` byte offsets of the segments), then the segments, each a
-    6-int64 header (raw, kept, groups, pairs, item sizes of the centre and count arrays) and
-    the three arrays."""
-    chunks, offsets, position = [], [0], 0
-    for segment in segments:
-        if segment is not None:
-            raw, kept, centre, counts, context = segment
-            head = np.asarray([raw, kept, centre.size, context.size, centre.itemsize,
-                               counts.itemsize], dtype=np.int64).tobytes()
-            parts = [head, centre.data, counts.data, context.data]
-            chunks += parts
-            position += sum(len(memoryview(p).cast("B")) for p in parts)
-        offsets.append(position)
-    header = np.asarray([_BLOCK_MAGIC, len(segments), *offsets], dtype=np.int64)
-    header[2:] += header.nbytes
-    _commit(fs, path, [header.tobytes(), *chunks])
+
+def write_blocks(fs: FileSystem, path: str, keys: int, pieces,
+                 run_bytes: int = BLOCK_RUN_BYTES) -> None:
+    """One map task's blocks of one epoch as the block file ``path``, written as they come.
+
+    ``pieces`` yields ``(key, (raw words, kept words), packed)`` in corpus order, ``key`` <
+    ``keys`` (:func:`~w2v_spark.sgns.stratum.stage_key`), ``packed`` the arrays of
+    :func:`~w2v_spark.sgns.strata.pack_block`. Pieces are gathered into *runs* of about
+    ``run_bytes``; a run holds one segment per key (its pieces concatenated). File: the runs,
+    each segment a 6-int64 header (raw, kept, groups, pairs, item sizes of the centre and count
+    arrays) and the three arrays; then the index, ``keys + 1`` int64 byte offsets of each run's
+    segments; then three int64: magic, ``keys``, runs."""
+    index: list[np.ndarray] = []
+    state = {"position": 0}
+
+    def run(gathered: list[list]):
+        offsets = [state["position"]]
+        for found in gathered:
+            if found:
+                centre, counts, context = (np.concatenate([p[i] for _, p in found])
+                                           for i in range(3))
+                head = np.asarray([sum(n[0] for n, _ in found), sum(n[1] for n, _ in found),
+                                   centre.size, context.size, centre.itemsize, counts.itemsize],
+                                  dtype=np.int64)
+                for part in (head, centre, counts, context):
+                    state["position"] += part.nbytes
+                    yield part.data
+            offsets.append(state["position"])
+        index.append(np.asarray(offsets, dtype=np.int64))
+
+    def chunks():
+        gathered: list[list] = [[] for _ in range(keys)]
+        held = waiting = 0
+        for key, numbers, packed in pieces:
+            gathered[key].append((numbers, packed))
+            held += sum(a.nbytes for a in packed)
+            waiting += 1
+            if held >= run_bytes:
+                yield from run(gathered)
+                gathered, held, waiting = [[] for _ in range(keys)], 0, 0
+        if waiting or not index:  # pieces without windows still carry word counts
+            yield from run(gathered)
+        del gathered
+        for offsets in index:
+            yield offsets.data
+        yield np.asarray([_BLOCK_MAGIC, keys, len(index)], dtype=np.int64).data
+
+    _commit(fs, path, chunks())
 
 
 _ID_TYPES = {2: np.uint16, 4: np.int32}
 _COUNT_TYPES = {1: np.uint8, 8: np.int64}
 
 
-def read_block(fs: FileSystem, path: str, key: int) -> tuple[int, int, Windows | None]:
-    """Segment ``key`` of the block file ``path``: ``(raw words, kept words, windows or None)``."""
-    with fs.open_input(path) as file:
-        fixed = np.frombuffer(file.read_at(16, 0), dtype=np.int64)
-        if fixed[0] != _BLOCK_MAGIC or key >= fixed[1]:
-            raise RuntimeError(f"{path} is not a block file of this epoch")
-        lo, hi = np.frombuffer(file.read_at(16, 16 + 8 * key), dtype=np.int64)
-        if hi == lo:
-            return 0, 0, None
-        data = file.read_at(int(hi - lo), int(lo))
+def _segment(data: bytes) -> tuple[int, int, Windows]:
     raw, kept, groups, pairs, id_size, count_size = np.frombuffer(data, np.int64, 6)
     ids, counts = _ID_TYPES[int(id_size)], _COUNT_TYPES[int(count_size)]
     at = 48
@@ -255,6 +283,30 @@ def read_block(fs: FileSystem, path: str, key: int) -> tuple[int, int, Windows |
     return int(raw), int(kept), unpack_block((centre, sizes, context))
 
 
+def read_block(fs: FileSystem, path: str, key: int) -> tuple[int, int, list[Windows]]:
+    """Segment ``key`` of every run of the block file ``path``: ``(raw words, kept words,
+    windows of each run that has some)``, in corpus order."""
+    with fs.open_input(path) as file:
+        size = file.size()
+        magic, keys, runs = (np.frombuffer(file.read_at(24, size - 24), dtype=np.int64)
+                             if size >= 24 else (0, 0, 0))
+        if magic != _BLOCK_MAGIC or key >= keys:
+            raise RuntimeError(f"{path} is not a block file of this epoch")
+        index_at = size - 24 - 8 * int(runs) * (int(keys) + 1)
+        raw = kept = 0
+        found = []
+        for run in range(int(runs)):
+            lo, hi = np.frombuffer(file.read_at(16, index_at + 8 * (run * (int(keys) + 1) + key)),
+                                   dtype=np.int64)
+            if hi == lo:
+                continue
+            run_raw, run_kept, windows = _segment(file.read_at(int(hi - lo), int(lo)))
+            raw, kept = raw + run_raw, kept + run_kept
+            if windows.groups:
+                found.append(windows)
+    return raw, kept, found
+
+
 def read_windows(fs: FileSystem, directory: str, key: int, parts: int) -> tuple[int, int, Windows]:
     """Segment ``key`` of the ``parts`` block files in ``directory``, in partition order (corpus
     order): ``(raw words, kept words, windows)``."""
@@ -263,6 +315,5 @@ def read_windows(fs: FileSystem, directory: str, key: int, parts: int) -> tuple[
     for part in range(parts):
         part_raw, part_kept, windows = read_block(fs, part_path(directory, part), key)
         raw, kept = raw + part_raw, kept + part_kept
-        if windows is not None:
-            found.append(windows)
+        found += windows
     return raw, kept, Windows.concatenate(found)

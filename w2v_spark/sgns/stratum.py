@@ -73,27 +73,19 @@ def cut_blocks(partition, rows, *, tables, deals, plan):
 
 def cut_task(partition, rows, *, tables, deals, plan, directory: str):
     """Map side of an epoch: this data partition's blocks of every (stage, trainer) as one block
-    file, ``part-<partition>.bin`` in ``directory`` (:func:`~w2v_spark.sgns.slices.write_blocks`).
-    Yields ``(partition, bytes written)``.
+    file, ``part-<partition>.bin`` in ``directory``, written as they are cut, a run of at most
+    ≈ 64 MB at a time (:func:`~w2v_spark.sgns.slices.write_blocks`). Yields ``(partition,
+    bytes written)``.
 
-    A key's segment is this partition's pieces in order, concatenated: a trainer that reads the
-    partitions' segments in partition order trains its block in corpus order. A retried task
+    A key's segments are this partition's pieces in order: a trainer that reads the partitions'
+    segments in partition order, runs in order, trains its block in corpus order. A retried task
     writes the same bytes (its windows come from seeded generators)."""
     freeze_worker_heap()
     inject_failure(plan, partition)
-    keys = plan.rounds * plan.partitions * plan.partitions
-    pieces: list[list] = [[] for _ in range(keys)]
-    for key, numbers, packed in cut_blocks(partition, rows, tables=tables, deals=deals,
-                                           plan=plan):
-        pieces[key].append((numbers, packed))
-    segments = [None if not found else (
-        sum(n[0] for n, _ in found), sum(n[1] for n, _ in found),
-        *(np.concatenate([p[i] for _, p in found]) for i in range(3)),
-    ) for found in pieces]
-    del pieces
     path = part_path(directory, partition)
     fs = FileSystem(path)
-    write_blocks(fs, path, segments)
+    write_blocks(fs, path, plan.rounds * plan.partitions * plan.partitions,
+                 cut_blocks(partition, rows, tables=tables, deals=deals, plan=plan))
     yield partition, fs.size(path)
 
 
