@@ -60,7 +60,7 @@ from pyspark.sql.types import ArrayType, FloatType, LongType, StringType, Struct
 
 from w2v_spark.config import SgnsConfig
 from w2v_spark.corpus.tokenize import split_long_documents
-from w2v_spark.corpus.vocab import build_vocab, count_words
+from w2v_spark.corpus.vocab import build_vocab, count_words, in_id_order
 from w2v_spark.errors import ConfigError, W2VError
 from w2v_spark.sgns.plan import Tables
 from w2v_spark.sgns.train import pack_corpus, train_sgns
@@ -225,10 +225,10 @@ class Word2Vec(Estimator, _Word2VecParams, DefaultParamsWritable, DefaultParamsR
             dataset.select(F.col(self.getInputCol()).alias("tokens")).where(F.size("tokens") > 0),
             self.getMaxSentenceLength(),
         )
-        vocab = documents.transform(count_words).transform(
+        vocab = in_id_order(documents.transform(count_words).transform(
             build_vocab, min_count=self.getMinCount(), max_vocab_size=0,
             sample=self.getOrDefault(self.sample),
-        ).toArrow().sort_by("id")
+        ).toArrow())
         if vocab.num_rows == 0:
             raise ConfigError(f"Word2Vec: no word occurs minCount={self.getMinCount()} times")
         words = vocab.column("word").to_pylist()

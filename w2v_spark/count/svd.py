@@ -20,13 +20,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
-import scipy.sparse as sp
 from pyspark import RDD, StorageLevel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +148,8 @@ def sparse_blocks(entries: DataFrame, shape: tuple[int, int], partitions: int, *
 def _csr(bucket: int, parts: list, bounds: np.ndarray, n_cols: int) -> tuple[int, sp.csr_matrix]:
     start, stop = int(bounds[bucket]), int(bounds[bucket + 1])
     rows, cols, values = (np.concatenate([p[i] for p in parts]) for i in range(3))
+    import scipy.sparse as sp  # here: 12 MB that a driver which never counts pairs need not load
+
     block = sp.csr_matrix((values, (rows - start, cols)), shape=(stop - start, n_cols))
     block.sort_indices()  # each row's products add in column order, whatever the input order
     return start, block

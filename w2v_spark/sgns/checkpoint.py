@@ -16,9 +16,11 @@ import hashlib
 import io as _bytes_io
 import json
 import logging
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
+import pyarrow as pa
 from pyspark.sql import SparkSession
 
 from w2v_spark.errors import ConfigError
@@ -43,8 +45,15 @@ def training_config(config: dict) -> dict:
     return flat
 
 
-def vocabulary_fingerprint(words: list[str], counts: np.ndarray) -> str:
-    digest = hashlib.sha256("\n".join(words).encode("utf-8"))
+def vocabulary_fingerprint(words: Sequence[str] | pa.StringArray, counts: np.ndarray) -> str:
+    """SHA-256 of the words (joined by newlines) and their counts: what a checkpoint was
+    trained on. An Arrow array is hashed 64k words at a time, the same digest."""
+    digest = hashlib.sha256()
+    step = 1 << 16
+    for start in range(0, len(words), step):
+        piece = words[start : start + step]
+        text = "\n".join(piece.to_pylist() if isinstance(piece, pa.Array) else piece)
+        digest.update((text if start == 0 else "\n" + text).encode("utf-8"))
     digest.update(np.asarray(counts, dtype=np.int64).tobytes())
     return digest.hexdigest()
 

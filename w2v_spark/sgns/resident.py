@@ -132,7 +132,7 @@ def embeddings_task(trainer: int, *, words, counts, dim: int, previous: Layout,
     syn0, _ = _read_rows(FileSystem(output), previous_directory, previous, trainer, (ids, None),
                          dim)
     lo = int(ranges.bounds[trainer])
-    embeddings_part(output, trainer, list(words[lo : lo + ids.size]), counts[ids], syn0, lo)
+    embeddings_part(output, trainer, words[lo : lo + ids.size], counts[ids], syn0, lo)
     return int(ids.size)
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -233,7 +233,8 @@ class ResidentEpochs:
             if name.startswith("epoch=") and path != keep:
                 self._fs.delete(path)
 
-    def write_embeddings(self, words: list[str], counts: np.ndarray, output: str) -> int:
+    def write_embeddings(self, words: Sequence[str] | pa.StringArray, counts: np.ndarray,
+                         output: str) -> int:
         """The executors write ``output`` (``schemas.EMBEDDINGS``, one file per trainer, ids in
         order within and across files) from the model's slice files; then ``_SUCCESS``. Returns
         the rows written."""

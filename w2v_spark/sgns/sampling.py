@@ -9,6 +9,7 @@ Imports NumPy only, so it is tested without a JVM.
 
 from __future__ import annotations
 
+from array import array
 from dataclasses import dataclass
 
 import numpy as np
@@ -77,8 +78,10 @@ def build_noise_table(counts: np.ndarray, exponent: float = 0.75) -> NoiseTable:
 
     probability = np.ones(size, dtype=np.float64)
     alias = np.arange(size, dtype=np.int32)
-    small = [int(i) for i in np.flatnonzero(scaled < 1.0)]
-    large = [int(i) for i in np.flatnonzero(scaled >= 1.0)]
+    # Stacks of 8-byte ids (array.array), not lists of Python ints: 1 M words take 8 MB instead of
+    # ≈ 36 MB on the driver, and pop and append as fast.
+    small = array("q", np.flatnonzero(scaled < 1.0).astype(np.int64).tobytes())
+    large = array("q", np.flatnonzero(scaled >= 1.0).astype(np.int64).tobytes())
     # Pair each under-full bucket with an over-full donor. O(V) Python steps, run once per job on
     # the driver (≈ 50 ms for 100k words).
     while small and large:

@@ -71,7 +71,7 @@ def spread_documents(documents: DataFrame, partitions: int) -> DataFrame:
     return documents.repartition(partitions, "doc_id").sortWithinPartitions("doc_id", content)
 
 
-def pack_corpus(documents: DataFrame, words: Sequence[str], partitions: int, *,
+def pack_corpus(documents: DataFrame, words: Sequence[str] | pa.StringArray, partitions: int, *,
                 spread: bool = False) -> RDD:
     """Encode tokenized ``documents`` (``schemas.TOKENS``) with the vocabulary ``words`` (in id
     order) and pack each partition of :func:`spread_documents`'s layout into ``(ids, offsets)``
@@ -134,7 +134,7 @@ class TrainedModel:
     def on_driver(self) -> bool:
         return self._vectors is not None
 
-    def write_embeddings(self, words: list[str], counts: np.ndarray, path: str,
+    def write_embeddings(self, words: Sequence[str] | pa.StringArray, counts: np.ndarray, path: str,
                          parts: int) -> None:
         """``path`` as ``schemas.EMBEDDINGS`` Parquet, rows in id order within and across
         ``parts`` files of consecutive id ranges (:class:`~w2v_spark.sgns.slices.IdRanges`),
@@ -266,7 +266,7 @@ def train_sgns(
     broadcast_tables = sc.broadcast(tables)
     try:
         if resident:
-            return _train_resident(spark, corpus, broadcast_tables, config=config,
+            return _train_resident(spark, corpus, broadcast_tables, table=tables, config=config,
                                    plan_of=plan_of, checkpoints=checkpoints, resume=resume,
                                    debug=debug, work=work)
         runner = (GangEpochs(sc, corpus, broadcast_tables, local=local,
@@ -366,10 +366,11 @@ def _train_on_driver(sc, runner, *, vocab_size, config, plan_of, checkpoints, re
     return syn0, reports
 
 
-def _train_resident(spark, corpus, tables, *, config, plan_of, checkpoints, resume, debug,
-                    work):
-    """Stratified epochs with the model on the executors (:class:`ResidentEpochs`)."""
-    table = tables.value
+def _train_resident(spark, corpus, tables, *, table, config, plan_of, checkpoints, resume,
+                    debug, work):
+    """Stratified epochs with the model on the executors (:class:`ResidentEpochs`). ``tables``:
+    the broadcast of ``table``, which the driver reads as it is (``tables.value`` would load
+    a second copy from the broadcast's file: 23 MB at 1 M words)."""
     if checkpoints is None and work is None:
         raise ConfigError("training with the model on the executors needs a directory that "
                           "every executor reaches: set a checkpoint directory "

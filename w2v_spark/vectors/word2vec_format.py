@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -23,12 +23,13 @@ from w2v_spark.spark.files import FileSystem
 FORMATS = ("word2vec-text", "word2vec-binary")
 
 
-def embeddings_table(words: list[str], counts: np.ndarray, vectors: np.ndarray,
+def embeddings_table(words: Sequence[str] | pa.StringArray, counts: np.ndarray, vectors: np.ndarray,
                      first_id: int = 0) -> pa.Table:
     """Arrow table in the ``schemas.EMBEDDINGS`` layout; row ``i`` is word id ``first_id + i``.
 
     Args:
-        words: the vocabulary's words of those ids, in id order.
+        words: the vocabulary's words of those ids, in id order (Python strings or an Arrow
+            array of them).
         counts: ``(rows,) int64``.
         vectors: ``(rows, vector_size) float32``.
     """
@@ -45,7 +46,7 @@ def embeddings_table(words: list[str], counts: np.ndarray, vectors: np.ndarray,
     )
 
 
-def embeddings_part(output: str, part: int, words: list[str], counts: np.ndarray,
+def embeddings_part(output: str, part: int, words: Sequence[str] | pa.StringArray, counts: np.ndarray,
                     vectors: np.ndarray, first_id: int) -> None:
     """File ``part`` of the ``embeddings/`` directory ``output``: the rows of ids ``first_id`` ..
     ``first_id + len(words) - 1`` (``schemas.EMBEDDINGS``), as
@@ -59,18 +60,24 @@ def embeddings_part(output: str, part: int, words: list[str], counts: np.ndarray
     fs.rename(partial, f"{output}/part-{part:05d}.snappy.parquet")
 
 
-def word2vec_text(words: list[str], vectors: np.ndarray, chunk_rows: int = 4096) -> Iterator[bytes]:
+def word2vec_text(words: Sequence[str] | pa.StringArray, vectors: np.ndarray,
+                  chunk_rows: int = 4096) -> Iterator[bytes]:
     """The word2vec text format (header ``vocab_size vector_size``, then ``word v1 … vd``), in
-    UTF-8 chunks. Floats are written with 9 significant digits, which round-trips float32."""
+    UTF-8 chunks. Floats are written with 9 significant digits, which round-trips float32.
+    ``words``: in id order, Python strings or an Arrow array of them."""
     vocab_size, vector_size = vectors.shape
     yield f"{vocab_size} {vector_size}\n".encode()
     for start in range(0, vocab_size, chunk_rows):
         block = vectors[start : start + chunk_rows]
         lines = [
             word + " " + " ".join(format(x, ".9g") for x in row.tolist())
-            for word, row in zip(words[start : start + chunk_rows], block, strict=True)
+            for word, row in zip(_strings(words[start : start + chunk_rows]), block, strict=True)
         ]
         yield ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def _strings(words: Sequence[str] | pa.StringArray) -> Sequence[str]:
+    return words.to_pylist() if isinstance(words, pa.Array) else words
 
 
 def word2vec_text_of(embeddings: str, batch_rows: int = 4096) -> Iterator[bytes]:
