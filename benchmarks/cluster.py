@@ -2,7 +2,7 @@
 
     python -m benchmarks.cluster --corpus PATH [--lines 30000] [--partitions 2,4,8,16]
         [--workers 2] [--worker-memory 1500m] [--driver-memory 1g] [--set section.key=value ...]
-        [--out FILE.md]
+        [--out FILE.md] [--keep]
 
 Starts a master and ``--workers`` one-core workers on 127.0.0.1 (:mod:`benchmarks.standalone`),
 then submits ``jobs/train_embeddings.py`` with ``spark-submit`` in client mode once per partition
@@ -149,6 +149,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="config override for every run (default: one epoch)")
     parser.add_argument("--out", help="also write the Markdown table here")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the work directory (event logs, driver logs) of every run")
     args = parser.parse_args(argv)
     overrides = ["sgns.epochs=1", *args.set]
     # Removed at the end unless a run failed: its logs are there.
@@ -167,8 +169,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         cluster.stop()
     failed = [run for run in runs if run.returncode != 0]
-    if failed:
-        print(f"logs of the failed runs kept in {workdir}", file=sys.stderr)
+    if failed or args.keep:
+        print(f"logs of the {'failed ' if failed else ''}runs kept in {workdir}", file=sys.stderr)
     else:
         shutil.rmtree(workdir, ignore_errors=True)
     table = markdown(runs)
