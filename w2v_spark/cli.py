@@ -112,6 +112,10 @@ def build_parser() -> argparse.ArgumentParser:
                            help="rows per block; a task holds two blocks and their product")
     neighbors.add_argument("--config", help="TOML job config ([spark] section is used)")
     neighbors.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
+    for job in (train, ppmi, neighbors):
+        job.add_argument("--remote", metavar="sc://HOST:PORT",
+                         help="run on this Spark Connect server (default: SPARK_REMOTE when set; "
+                         "neighbors only, for now: train and ppmi refuse it)")
 
     report = commands.add_parser("report", help="self-contained HTML report of a run → DIR/report/")
     report.add_argument("--run", required=True, help="run directory")
@@ -128,7 +132,11 @@ def _train(args) -> int:
     from w2v_spark.spark.files import SCHEME
     from w2v_spark.spark.session import spark_session
 
-    config = load_config(args.config, args.set)
+    config = load_config(args.config, _with_remote(args))
+    if config.spark.remote or os.environ.get("SPARK_REMOTE"):
+        raise ConfigError(f"{args.command} does not run under Spark Connect yet (it still uses "
+                          "RDDs and broadcasts): drop --remote / SPARK_REMOTE and run it "
+                          "with spark-submit or a local master")
     if args.command == "ppmi":
         config = dataclasses.replace(config, pipeline=PipelineConfig(methods=("ppmi_svd",)))
     config.sgns.resolved_kernel()  # a missing optional kernel is a config error, before Spark
@@ -149,6 +157,11 @@ def _train(args) -> int:
         done += f"; ppmi_svd from {manifest['ppmi_svd']['ppmi_entries']} PPMI entries"
     log.info(done)
     return 0
+
+
+def _with_remote(args) -> list[str]:
+    """``--set`` overrides, with ``--remote`` as ``spark.remote``."""
+    return [*args.set, f"spark.remote={args.remote}"] if args.remote else list(args.set)
 
 
 def _similar(args) -> int:
@@ -337,7 +350,7 @@ def _neighbors(args) -> int:
     from w2v_spark.vectors.embeddings import find_methods
     from w2v_spark.vectors.neighbors import nearest_neighbors
 
-    config = load_config(args.config, args.set)
+    config = load_config(args.config, _with_remote(args))
     if args.topn < 1 or args.block_size < 1:
         raise ConfigError("--topn and --block-size must be ≥ 1")
     locations = find_methods(args.embeddings)

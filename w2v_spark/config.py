@@ -56,9 +56,14 @@ class SparkConfig:
     partitions: int = 2
     app_name: str = "w2v_spark"
     conf: dict = field(default_factory=dict)
+    #: Spark Connect server (``sc://host:port``; the CLI's ``--remote``, else ``SPARK_REMOTE``):
+    #: when set, ``master`` and the static ``[spark.conf]`` settings are the server's.
+    remote: str = ""
 
     def __post_init__(self):
         _require(self.partitions >= 1, "spark.partitions", f"must be ≥ 1, got {self.partitions}")
+        _require(not self.remote or self.remote.startswith("sc://"), "spark.remote",
+                 f"must be a Spark Connect URL sc://host:port, got {self.remote!r}")
         for key, value in self.conf.items():
             _require(key.startswith("spark."), "spark.conf", f"keys must start with 'spark.', got {key!r}")
             _require(isinstance(value, (str, int, float, bool)), f"spark.conf.{key}", "must be a scalar")

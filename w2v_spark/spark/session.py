@@ -16,7 +16,7 @@ import pyspark
 from pyspark.sql import SparkSession
 
 from w2v_spark.config import SparkConfig
-from w2v_spark.errors import W2VError
+from w2v_spark.errors import ConfigError, W2VError
 
 log = logging.getLogger(__name__)
 
@@ -242,6 +242,9 @@ def build_session(config: SparkConfig) -> SparkSession:
     log level stays (:func:`spark_session` lends it our SQL settings for the run only).
     Executors run the same Python as the driver unless ``PYSPARK_PYTHON`` says otherwise.
     """
+    remote = config.remote or os.environ.get("SPARK_REMOTE", "")
+    if remote:
+        return _connect(remote, config)
     active = SparkSession.getActiveSession()
     if active is not None:
         log.info("joining the active Spark session as it is (master %s; [spark] settings do "
@@ -279,6 +282,28 @@ def build_session(config: SparkConfig) -> SparkSession:
             ) from None
         raise
     return _started(spark)
+
+
+def _connect(remote: str, config: SparkConfig) -> SparkSession:
+    """A session on the Spark Connect server ``remote`` (``sc://host:port``). The server fixed
+    its master and static settings when it started: of ``[spark.conf]`` only the settings a
+    session may change apply (logged otherwise), as do our SQL defaults (:data:`SQL_CONF`)."""
+    try:
+        spark = SparkSession.builder.remote(remote).getOrCreate()
+    except ImportError as err:
+        raise ConfigError(f"Spark Connect needs its client packages: pip install "
+                       f"'w2v_spark[connect]' ({err})") from None
+    ignored = []
+    for key, value in {**SQL_CONF, **config.conf}.items():
+        if spark.conf.isModifiable(key):
+            spark.conf.set(key, _setting(value))
+        elif key in config.conf:
+            ignored.append(key)
+    if ignored:
+        log.info("[spark.conf] %s not applied: the Spark Connect server's settings hold",
+                 ", ".join(sorted(ignored)))
+    log.info("Spark %s over Spark Connect at %s", spark.version, remote)
+    return spark
 
 
 def _started(spark: SparkSession) -> SparkSession:
