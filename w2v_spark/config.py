@@ -230,9 +230,9 @@ class SgnsConfig:
         analogy 9.6 % with 1 round, 12.7 % with 4; 2 partitions, WS353 −0.017 with 1 round,
         −0.008 with 2, three seeds each) but costs ``partitions`` more stages per epoch. At 8 to
         64 partitions, 2 rounds cost 1.1–1.8 analogy points against one partition; 4 rounds
-        cost 0.4 and 0.5 at 8 and 16, 1.1 at 32 (BENCHMARKS.md, session 16). Constant from 4
-        partitions on, so that an epoch's stages (≤ 4 · P + 1) and its seconds on a cluster grow
-        linearly with the partitions: doubling them from 4 to 8 doubles the stages, not more.
+        cost 0.4, 0.5 and 0.7 at 8, 16 and 32 (five seeds each; BENCHMARKS.md, sessions 16–17).
+        Constant from 4 partitions on, so that an epoch's stages (≤ 4 · P + 1) grow linearly
+        with the partitions: doubling them from 4 to 8 doubles the stages, not more.
         """
         return self.rounds_per_epoch or min(4, max(2, partitions))
 
