@@ -90,8 +90,8 @@ def cut_task(partition, rows, *, tables, deals, plan, directory: str):
 
 
 def stage_key(stage: int, trainer: int, partitions: int) -> int:
-    """Shuffle key of what trainer ``trainer`` needs in stage ``stage`` (``round * P + stratum``):
-    every stratified shuffle has ``stages × P`` partitions, one per (stage, trainer)."""
+    """Key of what trainer ``trainer`` needs in stage ``stage`` (``round * P + stratum``): a
+    block file has ``stages × P`` keys, one segment per (stage, trainer) in each run."""
     return stage * partitions + trainer
 
 
