@@ -24,6 +24,8 @@ from w2v_spark.vectors.word2vec_format import embeddings_table
 
 ROOT = Path(__file__).resolve().parents[2]
 
+pytestmark = [pytest.mark.connect, pytest.mark.spark]
+
 
 @pytest.fixture(scope="module")
 def connect_url(tmp_path_factory):
