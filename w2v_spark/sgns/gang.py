@@ -212,13 +212,15 @@ class GangEpochs:
         if ahead is not None and self._next is None:
             self._next = self._cut(ahead, ahead=True)
 
-    def close(self) -> None:
-        """Cancel and release blocks cut ahead for an epoch that will not run; delete the files."""
+    def close(self, *, keep_work: bool = False) -> None:
+        """Cancel and release blocks cut ahead for an epoch that will not run; delete the files,
+        and the directory they were in if this created it and it is empty, unless
+        ``keep_work`` (another thread may still be writing a checkpoint into it)."""
         if self._next is not None:
             self._next.release()
             self._next = None
         shutil.rmtree(self._directory, ignore_errors=True)
-        if self._work is not None:
+        if self._work is not None and not keep_work:
             try:
                 os.rmdir(self._work)  # only if nothing else (a checkpoint) went in since
             except OSError:

@@ -272,12 +272,21 @@ def train_sgns(
         runner = (GangEpochs(sc, corpus, broadcast_tables, local=local,
                              work=_local_directory(checkpoints, work))
                   if stratified else AveragingEpochs(sc, corpus, broadcast_tables))
+        trained = False
         try:
             syn0, reports = _train_on_driver(sc, runner, vocab_size=vocab_size, config=config,
                                              plan_of=plan_of,
                                              checkpoints=checkpoints, resume=resume, debug=debug)
+            trained = True
         finally:
-            runner.close()
+            if trained and checkpoints is not None and isinstance(runner, GangEpochs):
+                # The last epoch's checkpoint may still be being written beside the gang's
+                # files (Checkpoints.save_in_background): their directory is left to the
+                # pipeline, which waits for it, then removes it. Removing it here raced with
+                # that thread's makedirs ("No such file or directory: .epoch=1.partial").
+                runner.close(keep_work=True)
+            else:
+                runner.close()  # after a failure _train_on_driver has waited for the checkpoint
         return TrainedModel(vectors=syn0), reports
     finally:
         broadcast_tables.destroy()
