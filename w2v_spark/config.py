@@ -230,7 +230,8 @@ class SgnsConfig:
         analogy 9.6 % with 1 round, 12.7 % with 4; 2 partitions, WS353 −0.017 with 1 round,
         −0.008 with 2, three seeds each) but costs ``partitions`` more stages per epoch. At 8 to
         64 partitions, 2 rounds cost 1.1–1.8 analogy points against one partition; 4 rounds
-        cost 0.4, 0.5 and 0.7 at 8, 16 and 32 (five seeds each; BENCHMARKS.md, sessions 16–17).
+        cost 0.4, 0.5, 0.7 and 0.6 at 8, 16, 32 and 64 (five seeds each, WordSim-353 and
+        SimLex-999 within 0.01; BENCHMARKS.md, sessions 16–17).
         Constant from 4 partitions on, so that an epoch's stages (≤ 4 · P + 1) grow linearly
         with the partitions: doubling them from 4 to 8 doubles the stages, not more.
         """
