@@ -21,6 +21,8 @@ from w2v_spark.vectors.embeddings import unit_rows
 
 _BLOCK = "block long, ids binary, words array<string>, unit binary, dim int"
 _PARTIAL = "block long, words array<string>, ids binary, cosines binary, k int"
+_PARTIAL_SCHEMA = pa.schema([("block", pa.int64()), ("words", pa.list_(pa.string())),
+                             ("ids", pa.binary()), ("cosines", pa.binary()), ("k", pa.int32())])
 _FOUND = "word string, neighbor_id long, rank int, cosine float"
 
 
@@ -69,7 +71,8 @@ def top_k(scores: np.ndarray, candidates: np.ndarray, k: int) -> tuple[np.ndarra
 
 def nearest_neighbors(spark: SparkSession, embeddings: DataFrame, *, topn: int = 10,
                       block_size: int = 4096, words: list[str] | None = None) -> DataFrame:
-    """Top-``topn`` cosine neighbours (the word itself excluded).
+    """Top-``topn`` cosine neighbours (the word itself excluded). ``spark`` is not used (the
+    DataFrame carries its session); it stays for callers of the earlier signature.
 
     Input: ``schemas.EMBEDDINGS``. ``words`` restricts the queried words (all when None); the
     candidates are always the whole vocabulary.
@@ -105,14 +108,11 @@ def nearest_neighbors(spark: SparkSession, embeddings: DataFrame, *, topn: int =
                 yield pa.RecordBatch.from_pylist(
                     [{"block": row["q_block"], "words": row["q_words"], "ids": ids.tobytes(),
                       "cosines": best.astype(np.float32).tobytes(), "k": ids.shape[1]}],
-                    schema=pa.schema([("block", pa.int64()), ("words", pa.list_(pa.string())),
-                                      ("ids", pa.binary()), ("cosines", pa.binary()),
-                                      ("k", pa.int32())]))
+                    schema=_PARTIAL_SCHEMA)
 
     def merge(table: pa.Table) -> pa.Table:
-        # One query block's partial top-k against every candidate block, merged in block order
-        # of the candidates' ids (the result does not depend on the order: ties go to the
-        # smaller id).
+        # One query block's partial top-k against every candidate block, in any order: top_k
+        # breaks ties by id, so the merged result is the same whatever the order.
         words = table.column("words")[0].as_py()
         n = len(words)
         ids = np.concatenate([np.frombuffer(b, np.int64).reshape(n, k) for b, k in
