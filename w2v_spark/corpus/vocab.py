@@ -1,6 +1,8 @@
 """Stage 2: vocabulary — word counts, ``min_count`` / ``max_vocab_size`` cut, stable ids, and
 word2vec's frequent-word subsampling keep-probabilities."""
 
+from collections.abc import Sequence
+
 import numpy as np
 import pyarrow as pa
 from pyspark.sql import DataFrame, Window
@@ -18,6 +20,12 @@ def count_words(documents: DataFrame) -> DataFrame:
         .groupBy("word")
         .agg(F.count(F.lit(1)).alias("count"))
     )
+
+
+def word_strings(words: Sequence[str] | pa.StringArray) -> Sequence[str]:
+    """``words`` (a slice of the vocabulary) as Python strings: the driver keeps the vocabulary
+    as an Arrow array, callers that format or hash words need ``str``."""
+    return words.to_pylist() if isinstance(words, pa.Array) else words
 
 
 def in_id_order(vocab: pa.Table) -> pa.Table:

@@ -23,6 +23,7 @@ import numpy as np
 import pyarrow as pa
 from pyspark.sql import SparkSession
 
+from w2v_spark.corpus.vocab import word_strings
 from w2v_spark.errors import ConfigError
 from w2v_spark.spark.files import FileSystem, qualify
 
@@ -51,8 +52,7 @@ def vocabulary_fingerprint(words: Sequence[str] | pa.StringArray, counts: np.nda
     digest = hashlib.sha256()
     step = 1 << 16
     for start in range(0, len(words), step):
-        piece = words[start : start + step]
-        text = "\n".join(piece.to_pylist() if isinstance(piece, pa.Array) else piece)
+        text = "\n".join(word_strings(words[start : start + step]))
         digest.update((text if start == 0 else "\n" + text).encode("utf-8"))
     digest.update(np.asarray(counts, dtype=np.int64).tobytes())
     return digest.hexdigest()

@@ -230,10 +230,11 @@ def write_blocks(fs: FileSystem, path: str, keys: int, pieces,
     arrays) and the three arrays; then the index, ``keys + 1`` int64 byte offsets of each run's
     segments; then three int64: magic, ``keys``, runs."""
     index: list[np.ndarray] = []
-    state = {"position": 0}
+    position = 0
 
     def run(gathered: list[list]):
-        offsets = [state["position"]]
+        nonlocal position
+        offsets = [position]
         for found in gathered:
             if found:
                 centre, counts, context = (np.concatenate([p[i] for _, p in found])
@@ -242,9 +243,9 @@ def write_blocks(fs: FileSystem, path: str, keys: int, pieces,
                                    centre.size, context.size, centre.itemsize, counts.itemsize],
                                   dtype=np.int64)
                 for part in (head, centre, counts, context):
-                    state["position"] += part.nbytes
+                    position += part.nbytes
                     yield part.data
-            offsets.append(state["position"])
+            offsets.append(position)
         index.append(np.asarray(offsets, dtype=np.int64))
 
     def chunks():

@@ -242,7 +242,7 @@ def build_session(config: SparkConfig) -> SparkSession:
     log level stays (:func:`spark_session` lends it our SQL settings for the run only).
     Executors run the same Python as the driver unless ``PYSPARK_PYTHON`` says otherwise.
     """
-    remote = config.remote or os.environ.get("SPARK_REMOTE", "")
+    remote = remote_of(config)
     if remote:
         return _connect(remote, config)
     active = SparkSession.getActiveSession()
@@ -284,6 +284,12 @@ def build_session(config: SparkConfig) -> SparkSession:
     return _started(spark)
 
 
+def remote_of(config: SparkConfig) -> str:
+    """The Spark Connect server a run uses: ``[spark] remote`` (the CLI's ``--remote``), else
+    ``SPARK_REMOTE`` as pyspark reads it; "" for a classic session."""
+    return config.remote or os.environ.get("SPARK_REMOTE", "")
+
+
 def _connect(remote: str, config: SparkConfig) -> SparkSession:
     """A session on the Spark Connect server ``remote`` (``sc://host:port``). The server fixed
     its master and static settings when it started: of ``[spark.conf]`` only the settings a
@@ -292,7 +298,7 @@ def _connect(remote: str, config: SparkConfig) -> SparkSession:
         spark = SparkSession.builder.remote(remote).getOrCreate()
     except ImportError as err:
         raise ConfigError(f"Spark Connect needs its client packages: pip install "
-                       f"'w2v_spark[connect]' ({err})") from None
+                          f"'w2v_spark[connect]' ({err})") from None
     ignored = []
     for key, value in {**SQL_CONF, **config.conf}.items():
         if spark.conf.isModifiable(key):

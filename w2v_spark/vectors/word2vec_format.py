@@ -17,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from w2v_spark.corpus.vocab import word_strings
 from w2v_spark.schemas import EMBEDDINGS, arrow_schema
 from w2v_spark.spark.files import FileSystem
 
@@ -71,13 +72,9 @@ def word2vec_text(words: Sequence[str] | pa.StringArray, vectors: np.ndarray,
         block = vectors[start : start + chunk_rows]
         lines = [
             word + " " + " ".join(format(x, ".9g") for x in row.tolist())
-            for word, row in zip(_strings(words[start : start + chunk_rows]), block, strict=True)
+            for word, row in zip(word_strings(words[start : start + chunk_rows]), block, strict=True)
         ]
         yield ("\n".join(lines) + "\n").encode("utf-8")
-
-
-def _strings(words: Sequence[str] | pa.StringArray) -> Sequence[str]:
-    return words.to_pylist() if isinstance(words, pa.Array) else words
 
 
 def word2vec_text_of(embeddings: str, batch_rows: int = 4096) -> Iterator[bytes]:
