@@ -9,7 +9,7 @@ slices of the model) stratum after stratum in this process, on the whole model, 
 them, without the files that carry blocks and slices between Spark's tasks (the equivalence
 test ``tests/spark/test_stratified.py`` checks that Spark's epoch is this computation, bit for
 bit). Documents are dealt to partitions and ordered by a hash of their
-tokens, as ``train.spread_documents`` does (another hash than Spark's: other bits, the same
+tokens, as ``corpus.pack.spread_documents`` does (another hash than Spark's: other bits, the same
 statistics). Prints one line per (partitions, seed) and a Markdown table of means.
 """
 

@@ -130,13 +130,9 @@ def _train(args) -> int:
     from w2v_spark.config import PipelineConfig, load_config
     from w2v_spark.pipeline import run
     from w2v_spark.spark.files import SCHEME
-    from w2v_spark.spark.session import remote_of, spark_session
+    from w2v_spark.spark.session import spark_session
 
     config = load_config(args.config, _with_remote(args))
-    if remote_of(config.spark):
-        raise ConfigError(f"{args.command} does not run under Spark Connect yet (it still uses "
-                          "RDDs and broadcasts): drop --remote / SPARK_REMOTE and run it "
-                          "with spark-submit or a local master")
     if args.command == "ppmi":
         config = dataclasses.replace(config, pipeline=PipelineConfig(methods=("ppmi_svd",)))
     config.sgns.resolved_kernel()  # a missing optional kernel is a config error, before Spark

@@ -49,6 +49,7 @@ from pyspark.ml.util import (
     DefaultParamsReadable,
     DefaultParamsReader,
     DefaultParamsWritable,
+    DefaultParamsWriter,
     MLReadable,
     MLReader,
     MLWritable,
@@ -56,16 +57,25 @@ from pyspark.ml.util import (
 )
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import ArrayType, FloatType, LongType, StringType, StructField, StructType
+from pyspark.sql.types import (
+    ArrayType,
+    FloatType,
+    LongType,
+    StringType,
+    StructField,
+    StructType,
+)
 
 from w2v_spark.config import SgnsConfig
+from w2v_spark.corpus.pack import pack_corpus
 from w2v_spark.corpus.tokenize import split_long_documents
 from w2v_spark.corpus.vocab import build_vocab, count_words, in_id_order
 from w2v_spark.errors import ConfigError, W2VError
 from w2v_spark.sgns.plan import Tables
-from w2v_spark.sgns.train import pack_corpus, train_sgns
-from w2v_spark.spark.files import write_table
-from w2v_spark.spark.session import local_workers_python
+from w2v_spark.sgns.train import train_sgns
+from w2v_spark.spark.context import Shared, is_connect, master_of
+from w2v_spark.spark.files import FileSystem, qualify, write_table
+from w2v_spark.spark.session import is_local, local_workers_python
 from w2v_spark.vectors.embeddings import Embeddings
 from w2v_spark.vectors.word2vec_format import embeddings_table
 
@@ -143,6 +153,10 @@ def _check_input_column(dataset: DataFrame, column: str) -> None:
 
 class Word2Vec(Estimator, _Word2VecParams, DefaultParamsWritable, DefaultParamsReadable):
     """Estimator: ``array<string>`` column → :class:`Word2VecModel` (see the module docstring)."""
+
+    def write(self) -> MLWriter:
+        """pyspark's Params writer, whose ``overwrite()`` also works over Spark Connect."""
+        return _EstimatorWriter(self)
 
     @keyword_only
     def __init__(self, *, vectorSize=100, minCount=5, numPartitions=1, stepSize=0.025, maxIter=1,
@@ -253,13 +267,24 @@ class Word2Vec(Estimator, _Word2VecParams, DefaultParamsWritable, DefaultParamsR
 
 def _work_directory(spark) -> str | None:
     """A new directory for one fit's training files (deleted when it ends): under the session's
-    checkpoint directory (``SparkContext.setCheckpointDir``), else, in local mode, the
-    temporary directory; None on a cluster without one (then one partition, or CBOW, which
-    averages partitions, can train; stratified skip-gram asks for a checkpoint directory)."""
-    directory = spark.sparkContext.getCheckpointDir()
-    if directory is None and spark.sparkContext.master.startswith("local"):
+    checkpoint directory (``SparkContext.setCheckpointDir``; over Spark Connect, the
+    ``spark.checkpoint.dir`` setting), else, with a local master, the temporary directory (over
+    Spark Connect: a server on this machine); None on a cluster without one (then one
+    partition, or CBOW, which averages partitions, can train in a classic session; stratified
+    skip-gram asks for a checkpoint directory)."""
+    if is_connect(spark):
+        directory = spark.conf.get("spark.checkpoint.dir", None) or None
+    else:
+        directory = spark.sparkContext.getCheckpointDir()
+    if directory is None and is_local(master_of(spark)):
         directory = tempfile.gettempdir()
     return None if directory is None else f"{directory.rstrip('/')}/w2v_spark-{uuid.uuid4().hex}"
+
+
+#: The largest model ``transform`` takes over Spark Connect, whose function carries the vectors
+#: through the server's driver: with its default 1 GB heap, 60 MB worked and 100 MB killed it
+#: (OutOfMemoryError), session 18.
+CONNECT_TRANSFORM_BYTES = 48 << 20
 
 
 class Word2VecModel(Model, _Word2VecParams, MLWritable, MLReadable):
@@ -337,7 +362,14 @@ class Word2VecModel(Model, _Word2VecParams, MLWritable, MLReadable):
         words (MLlib's definition; zeros for an empty row)."""
         _check_input_column(dataset, self.getInputCol())
         emb = self._embeddings
-        shared = dataset.sparkSession.sparkContext.broadcast((emb.index, emb.vectors))
+        if is_connect(dataset.sparkSession) and emb.vectors.nbytes > CONNECT_TRANSFORM_BYTES:
+            raise IllegalArgumentException(
+                message=f"Word2VecModel.transform over Spark Connect sends the vectors inside its "
+                        f"function, and these take {emb.vectors.nbytes / 2**20:.0f} MB (more than "
+                        f"{CONNECT_TRANSFORM_BYTES // 2**20} MB); join getVectors() with the "
+                        "exploded words instead, or transform in a classic session")
+        # A broadcast; over Spark Connect, inside the function (Shared).
+        shared = Shared(dataset.sparkSession, (emb.index, emb.vectors), None)
 
         @F.udf(returnType=VectorUDT())
         def average(words):
@@ -393,7 +425,20 @@ def _param_maps(instance: Params) -> dict[str, dict[str, dict]]:
     return maps
 
 
-class _ModelWriter(MLWriter):
+class _Overwrite:
+    """``overwrite()`` through :class:`~w2v_spark.spark.files.FileSystem`: pyspark's asks the
+    session's JVM, which a Spark Connect client does not have."""
+
+    def _handleOverwrite(self, path: str) -> None:
+        path = qualify(path)
+        FileSystem(path).delete(path)
+
+
+class _EstimatorWriter(_Overwrite, DefaultParamsWriter):
+    pass
+
+
+class _ModelWriter(_Overwrite, MLWriter):
     """``metadata/`` as MLlib writes it (its class name, its Params; ours under ``"w2v_spark"``,
     which MLlib's reader ignores) and ``data/``: ``word string, vector array<float>`` as MLlib,
     plus ``count bigint``, one Parquet file, rows in id order (most frequent first)."""

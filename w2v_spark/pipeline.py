@@ -13,13 +13,14 @@ Output layout under ``DIR`` (committed atomically, ``_SUCCESS`` last)::
 With one method its outputs sit at the top of ``DIR``; with several (``methods = ["sgns",
 "ppmi_svd"]``) each method's go under ``DIR/sgns/`` and ``DIR/ppmi_svd/``, over one vocabulary.
 
-One module (≈ 550 lines): a run read top to bottom, stage after stage (input check, vocabulary,
+One module (≈ 570 lines): a run read top to bottom, stage after stage (input check, vocabulary,
 each method, outputs, validation, commit); the stages themselves live in ``corpus/``, ``sgns/``,
 ``count/`` and ``vectors/``.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import platform
 import sys
@@ -36,6 +37,7 @@ from pyspark.sql import functions as F
 
 from w2v_spark.config import JobConfig, TokenizeConfig
 from w2v_spark.corpus.encode import encode
+from w2v_spark.corpus.pack import pack_corpus, spread_documents
 from w2v_spark.corpus.read import read_lines
 from w2v_spark.corpus.tokenize import tokenize
 from w2v_spark.corpus.vocab import build_vocab, count_words, in_id_order
@@ -61,14 +63,21 @@ from w2v_spark.sgns.plan import Split, Tables
 from w2v_spark.sgns.train import (
     TrainedModel,
     model_on_executors,
-    pack_corpus,
     reports_as_dicts,
-    spread_documents,
     threads_per_trainer,
     train_sgns,
 )
-from w2v_spark.spark.files import Output, qualify, write_table
+from w2v_spark.spark.context import (
+    answers,
+    conf_of,
+    cores_of,
+    describe,
+    job_group,
+    master_of,
+)
+from w2v_spark.spark.files import FileSystem, Output, qualify, write_table
 from w2v_spark.spark.resources import check_memory, memory_failure
+from w2v_spark.spark.session import is_local
 from w2v_spark.vectors.word2vec_format import word2vec_text, word2vec_text_of
 
 log = logging.getLogger(__name__)
@@ -97,37 +106,31 @@ def run(spark: SparkSession, config: JobConfig, input_path: str, output_path: st
     input_path = qualify(input_path)
     output = Output(output_path, config.output.on_existing)
     output.check()
-    sc = spark.sparkContext
     # Read now: after an OutOfMemoryError the JVM that knows them may be gone.
-    conf, local = dict(sc.getConf().getAll()), sc.master.startswith("local")
-    # One job group per run: the Spark UI lists its jobs together, and a supervisor can cancel
-    # them with sc.cancelJobGroup; each stage then sets its own description.
-    sc.setJobGroup(f"w2v_spark-{output.run_id}",
-                   f"w2v_spark {'+'.join(config.pipeline.methods)} → {output.target}")
+    conf, local = conf_of(spark), is_local(master_of(spark))
     timer = Split(log)
-    try:
-        manifest = _run(spark, config, input_path, output, timer, resume)
-        manifest["run_id"] = output.run_id
-        manifest["started_at"] = started.isoformat(timespec="seconds")
-        manifest["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        timer.current = "commit"
-        _validate(spark, output, manifest)
-        output.write_json("_manifest.json", manifest)
-        output.commit()
-    except BaseException as err:
-        output.abort()
-        explained = None if isinstance(err, W2VError) else memory_failure(
-            err, stage=timer.current, conf=conf, local=local, jvm_alive=_answers(sc))
-        if explained is not None:
-            log.debug("out of memory, details", exc_info=True)
-            raise ResourceError(explained) from None
-        raise
-    finally:
-        for key in ("spark.jobGroup.id", "spark.job.description"):  # leave the thread as found
-            try:
-                sc.setLocalProperty(key, None)
-            except Exception:  # noqa: BLE001 - the JVM may be gone; the error above says so
-                pass
+    # One job group per run: the Spark UI lists its jobs together, and a supervisor can cancel
+    # them with sc.cancelJobGroup (over Spark Connect: a tag); each stage then sets its own
+    # description.
+    with job_group(spark, f"w2v_spark-{output.run_id}",
+                   f"w2v_spark {'+'.join(config.pipeline.methods)} → {output.target}"):
+        try:
+            manifest = _run(spark, config, input_path, output, timer, resume)
+            manifest["run_id"] = output.run_id
+            manifest["started_at"] = started.isoformat(timespec="seconds")
+            manifest["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+            timer.current = "commit"
+            _validate(spark, output, manifest)
+            output.write_json("_manifest.json", manifest)
+            output.commit()
+        except BaseException as err:
+            output.abort()
+            explained = None if isinstance(err, W2VError) else memory_failure(
+                err, stage=timer.current, conf=conf, local=local, jvm_alive=answers(spark))
+            if explained is not None:
+                log.debug("out of memory, details", exc_info=True)
+                raise ResourceError(explained) from None
+            raise
     if "sgns" in config.pipeline.methods and not config.output.keep_checkpoints:
         remove_checkpoints(spark, output_path)
     return manifest
@@ -137,7 +140,7 @@ def run(spark: SparkSession, config: JobConfig, input_path: str, output_path: st
 class Corpus:
     """What every method shares: the tokenized corpus (a lazy DataFrame) and one vocabulary.
 
-    ``spread``: when > 0, ``documents`` are kept in :func:`~w2v_spark.sgns.train.spread_documents`'s
+    ``spread``: when > 0, ``documents`` are kept in :func:`~w2v_spark.corpus.pack.spread_documents`'s
     layout for that many partitions (so packing them for training needs no shuffle)."""
 
     documents: DataFrame
@@ -166,7 +169,7 @@ def _run(spark: SparkSession, config: JobConfig, input_path: str, output: Output
                 results[method] = _train_ppmi_svd(spark, config, corpus, output, prefix, timer)
     finally:
         _release(corpus.documents)  # kept only for a single-file input (_read_corpus)
-    spark.sparkContext.setJobDescription(None)
+    describe(spark, None)
 
     driver_versions = versions()
     manifest = {
@@ -180,7 +183,7 @@ def _run(spark: SparkSession, config: JobConfig, input_path: str, output: Output
                        "most_frequent": corpus.words[:10].to_pylist()},
         "timings_seconds": timer.rounded(),
         # What the run had, where spark-submit or spark-defaults.conf overrode [spark.conf].
-        "spark": {"master": spark.sparkContext.master,
+        "spark": {"master": master_of(spark),
                   "conf": {key: spark.conf.get(key, None) for key in sorted(config.spark.conf)}},
         "outputs": {},
         "versions": driver_versions,
@@ -196,11 +199,10 @@ def _run(spark: SparkSession, config: JobConfig, input_path: str, output: Output
 
 
 def _read_corpus(spark: SparkSession, config: JobConfig, input_path: str, timer: Split) -> Corpus:
-    sc = spark.sparkContext
     tok = config.tokenize
     lines, column, input_bytes = read_lines(spark, input_path, config.input)
     with timer("input check"):
-        sc.setJobDescription("checking the input")
+        describe(spark, "checking the input")
         # The first job: a bad token pattern fails here, before any other work.
         try:
             input_stats = _check_input(lines, column, input_path, config.input.max_line_length,
@@ -215,7 +217,7 @@ def _read_corpus(spark: SparkSession, config: JobConfig, input_path: str, timer:
         token_pattern=tok.token_pattern,
         min_token_length=tok.min_token_length, max_sentence_length=tok.max_sentence_length,
     )
-    cores, parts = sc.defaultParallelism, lines.rdd.getNumPartitions()
+    cores, parts = cores_of(spark), input_stats.pop("partitions")
     spread = 0
     if parts < cores:
         # A single .gz (or a few files) is read and tokenized by one task per pass. Tokenized
@@ -236,7 +238,7 @@ def _read_corpus(spark: SparkSession, config: JobConfig, input_path: str, timer:
 
     try:
         with timer("vocabulary"):
-            sc.setJobDescription("vocabulary: counting words")
+            describe(spark, "vocabulary: counting words")
             vocab, totals = _count_vocabulary(documents, config, input_path)
     except BaseException:
         _release(documents)  # no-op unless kept above
@@ -249,15 +251,6 @@ def _read_corpus(spark: SparkSession, config: JobConfig, input_path: str, timer:
     stats = {"tokens": corpus_tokens, "distinct_words": int(totals["types"]), **input_stats}
     return Corpus(documents=documents, vocab=vocab, words=words, counts=counts, stats=stats,
                   spread=spread)
-
-
-def _answers(sc) -> bool:
-    """Whether the driver's JVM still answers (it dies of an OutOfMemoryError in local mode)."""
-    try:
-        sc.getConf()
-        return True
-    except Exception:  # noqa: BLE001
-        return False
 
 
 def _release(frame: DataFrame) -> None:
@@ -275,7 +268,7 @@ def _count_vocabulary(documents: DataFrame, config: JobConfig, input_path: str) 
     # One row per distinct word, read three times: cached, in as many partitions as cores. Left
     # in spark.sql.shuffle.partitions (200) cached partitions, every later pass ran 200 tasks
     # (bench-en: the vocabulary stage 7.5 s → 13 s).
-    cores = documents.sparkSession.sparkContext.defaultParallelism
+    cores = cores_of(documents.sparkSession)
     word_counts = documents.transform(count_words).coalesce(cores).cache()
     try:
         totals = word_counts.agg(F.sum("count").alias("tokens"), F.count("*").alias("types")).first()
@@ -333,7 +326,8 @@ def _check_input(lines: DataFrame, column: str, input_path: str, max_line_length
         if tok.lowercase:
             missing = missing & ~F.lower(text).rlike(tok.token_pattern)
         tokenless = F.when(checked & missing, text)
-    row = lines.agg(
+    # The input's partitions, counted in the same pass (a Spark Connect session has no RDDs).
+    row = lines.withColumn("_partition", F.spark_partition_id()).agg(
         F.count("*").alias("lines"),
         F.max(F.length(text)).alias("longest"),
         F.sum(F.when(F.instr(text, "\u0000") > 0, 1).otherwise(0)).alias("nul"),
@@ -341,6 +335,7 @@ def _check_input(lines: DataFrame, column: str, input_path: str, max_line_length
         F.count(F.when(checked, 1)).alias("checked"),
         F.count(tokenless).alias("tokenless"),
         F.first(tokenless, ignorenulls=True).alias("tokenless_example"),
+        F.max("_partition").alias("last_partition"),
     ).first()
     if row["nul"]:
         raise InputDataError(
@@ -364,7 +359,8 @@ def _check_input(lines: DataFrame, column: str, input_path: str, max_line_length
             "one that matches the corpus's script", row["tokenless"], row["checked"],
             "" if rate >= 1.0 else " checked", 100 * row["tokenless"] / row["checked"],
             tok.token_pattern, example if len(example) <= 80 else example[:77] + "...")
-    return {"lines": int(row["lines"]), "lines_with_invalid_utf8": int(row["replaced"] or 0)}
+    return {"lines": int(row["lines"]), "lines_with_invalid_utf8": int(row["replaced"] or 0),
+            "partitions": int(row["last_partition"] or 0) + 1}
 
 
 def _validate(spark: SparkSession, output: Output, manifest: dict) -> None:
@@ -415,20 +411,17 @@ def _write_common(spark: SparkSession, config: JobConfig, corpus: Corpus, model:
 
 def _train_sgns(spark, config: JobConfig, corpus: Corpus, output: Output, prefix: str,
                 timer: Split, resume: bool = False) -> tuple[dict, dict]:
-    sc = spark.sparkContext
-    conf = dict(sc.getConf().getAll())
+    conf = conf_of(spark)
     partitions = config.spark.partitions
     resources = check_memory(len(corpus.words), config.sgns.vector_size, conf,
                              tasks_per_executor=int(conf.get("spark.executor.cores", "1")),
                              on_executors_of=partitions if model_on_executors(
-                                 sc, config.sgns, partitions, config.debug) else 0)
+                                 spark, config.sgns, partitions, config.debug) else 0)
     with timer("encode"):
-        sc.setJobDescription("sgns: encoding and caching the corpus")
+        describe(spark, "sgns: encoding and caching the corpus")
         packed = pack_corpus(corpus.documents, corpus.words, partitions,
                              spread=corpus.spread == partitions)
-        sizes = packed.map(lambda part: (int(part[0].shape[0]), int(part[1].shape[0] - 1))).collect()
-        training_tokens = sum(s[0] for s in sizes)
-        training_documents = sum(s[1] for s in sizes)
+        training_tokens, training_documents = packed.sizes()
         log.info("corpus cached: %d documents, %d in-vocabulary tokens over %d partitions",
                  training_documents, training_tokens, partitions)
     corpus.stats.update(training_documents=training_documents, training_tokens=training_tokens)
@@ -447,7 +440,7 @@ def _train_sgns(spark, config: JobConfig, corpus: Corpus, output: Output, prefix
         packed.unpersist()
 
     with timer(f"{prefix}write" if prefix else "write"):
-        sc.setJobDescription("sgns: writing outputs")
+        describe(spark, "sgns: writing outputs")
         try:
             outputs = _write_common(spark, config, corpus, model, output, prefix)
         finally:
@@ -471,13 +464,12 @@ def _train_sgns(spark, config: JobConfig, corpus: Corpus, output: Output, prefix
 
 def _train_ppmi_svd(spark, config: JobConfig, corpus: Corpus, output: Output, prefix: str,
                     timer: Split) -> tuple[dict, dict]:
-    sc = spark.sparkContext
     cfg = config.ppmi
     vocab_size = len(corpus.words)
     encoded = corpus.documents.transform(encode, words=corpus.words)
 
     with timer("cooccurrence"):
-        sc.setJobDescription("ppmi_svd: counting co-occurrences")
+        describe(spark, "ppmi_svd: counting co-occurrences")
         # Cached: PPMI reads it three times (marginals, join) and it is written out. On disk
         # only, like the PPMI table below: 34 M pairs and 25 M PPMI entries of a 30 M-word corpus
         # held in memory exhausted a 2 GB heap while the tables were written.
@@ -493,24 +485,27 @@ def _train_ppmi_svd(spark, config: JobConfig, corpus: Corpus, output: Output, pr
             )
         log.info("co-occurrence: %d distinct pairs", pair_count)
     with timer("ppmi"):
-        sc.setJobDescription("ppmi_svd: PPMI")
+        describe(spark, "ppmi_svd: PPMI")
         positive = pairs.transform(ppmi, cds=cfg.cds, shift=cfg.shift).persist(StorageLevel.DISK_ONLY)
         entry_count = positive.count()
         if entry_count == 0:
             raise InputDataError("the PPMI matrix has no positive entry; lower ppmi.shift")
         log.info("PPMI: %d positive entries (%.1f per word)", entry_count, entry_count / vocab_size)
     with timer(f"{prefix}write matrices" if prefix else "write matrices"):
-        sc.setJobDescription("ppmi_svd: writing the co-occurrence and PPMI tables")
+        describe(spark, "ppmi_svd: writing the co-occurrence and PPMI tables")
         # Each cached partition holds a fixed set of keys (hash partitioned by the aggregation), so
         # sorting within partitions gives the same files every run without another shuffle.
         pairs.sortWithinPartitions("word_id", "context_id").write.parquet(output.path(f"{prefix}cooccurrence"))
         positive.sortWithinPartitions("word_id", "context_id").write.parquet(output.path(f"{prefix}ppmi"))
     with timer("svd"):
-        sc.setJobDescription("ppmi_svd: SVD")
+        describe(spark, "ppmi_svd: SVD")
         shape = (vocab_size, vocab_size)
-        matrix = sparse_blocks(positive, shape, config.spark.partitions, entry_count=entry_count)
+        # Over Spark Connect the dense factors reach the tasks as files here (deleted below).
+        work = output.path(f"{prefix}.svd")
+        matrix = sparse_blocks(positive, shape, config.spark.partitions, entry_count=entry_count,
+                               work=work)
         transposed = sparse_blocks(positive.select("context_id", "word_id", "ppmi"), shape,
-                                   config.spark.partitions, entry_count=entry_count)
+                                   config.spark.partitions, entry_count=entry_count, work=work)
         # Materialise both, then free the tables: the SVD needs the memory and disk.
         matrix.count()
         transposed.count()
@@ -523,11 +518,12 @@ def _train_ppmi_svd(spark, config: JobConfig, corpus: Corpus, output: Output, pr
         )
         matrix.unpersist()
         transposed.unpersist()
+        FileSystem(work).delete(work)
         vectors = word_vectors(u, singular, cfg.eigenvalue_weight)
         if rank < cfg.vector_size:  # tiny vocabularies: pad, so every consumer sees vector_size
             vectors = np.pad(vectors, ((0, 0), (0, cfg.vector_size - rank)))
     with timer(f"{prefix}write" if prefix else "write"):
-        sc.setJobDescription("ppmi_svd: writing outputs")
+        describe(spark, "ppmi_svd: writing outputs")
         outputs = _write_common(spark, config, corpus, TrainedModel(vectors=vectors), output,
                                 prefix)
     outputs.update({"cooccurrence": f"{prefix}cooccurrence/", "ppmi": f"{prefix}ppmi/"})
@@ -556,11 +552,18 @@ def versions() -> dict[str, str]:
     return found
 
 
+def _versions_batch(batches):
+    for _ in batches:
+        pass
+    yield pa.RecordBatch.from_pydict({"versions": [json.dumps(versions())]})
+
+
 def executor_versions(spark: SparkSession, driver: dict[str, str]) -> dict[str, str]:
     """:func:`versions` as seen by an executor's Python worker (compared with ``driver``'s) — on a cluster, the environment
     shipped with ``--archives`` (``prefix`` under ``./environment``). A mismatch with the driver
     is logged: different NumPy builds can change the trained bits."""
-    found = spark.sparkContext.parallelize([0], 1).map(lambda _: versions()).collect()[0]
+    found = json.loads(spark.range(0, 1, 1, 1).mapInArrow(_versions_batch, "versions string")
+                       .first()["versions"])
     differing = [k for k in ("python", "w2v_spark", "numpy", "scipy", "pyarrow")
                  if found.get(k) != driver[k]]
     if differing:

@@ -2,12 +2,12 @@
 (``start-connect-server.sh`` from the pyspark package, ``local[2]``, on a free port on
 127.0.0.1) and stops, even when a test fails.
 
-What runs under Connect so far (#22): ``neighbors`` (DataFrame operations only). ``train`` and
-``ppmi`` still use RDDs and broadcasts: under ``--remote`` or ``SPARK_REMOTE`` they refuse in one
-line, exit 2, before touching the output.
+What runs under Connect (#22): ``train`` and ``ppmi`` (the same bits as a classic session), the
+``pyspark.ml`` Pipeline with ``w2v_spark.ml.Word2Vec`` (in a user's script, the same numbers as in
+a classic session), and ``neighbors``.
 """
 
-import os
+import logging
 import socket
 import subprocess
 import sys
@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from benchmarks.standalone import SPARK_HOME, free_port, spark_env
+from w2v_spark.cli import main
 from w2v_spark.vectors.embeddings import Embeddings
 from w2v_spark.vectors.word2vec_format import embeddings_table
 
@@ -39,6 +40,8 @@ def connect_url(tmp_path_factory):
                     "--conf", f"spark.connect.grpc.binding.port={port}",
                     "--conf", "spark.connect.grpc.binding.address=127.0.0.1",
                     "--conf", f"spark.local.dir={root / 'local'}",
+                    # As the tests' classic session (tests/conftest.py): small shuffles.
+                    "--conf", "spark.sql.shuffle.partitions=2",
                     "--conf", "spark.ui.enabled=false"],
                    env=env, check=True, stdout=subprocess.DEVNULL, timeout=60)
     try:
@@ -108,13 +111,90 @@ def test_spark_remote_in_the_environment_is_honoured(connect_url, small_embeddin
         [("w3", 1), ("w3", 2)]
 
 
-@pytest.mark.parametrize("command", ["train", "ppmi"])
-def test_training_refuses_a_connect_session_in_one_line(connect_url, tmp_path, command):
-    out = tmp_path / "run"
-    done = _cli(command, "--output", str(out), "--remote", connect_url, timeout=120)
-    assert done.returncode == 2
-    lines = [line for line in done.stderr.splitlines() if line.strip()]
-    assert lines == [f"error: {command} does not run under Spark Connect yet (it still uses "
-                     "RDDs and broadcasts): drop --remote / SPARK_REMOTE and run it with "
-                     "spark-submit or a local master"]
-    assert not out.exists() and not list(tmp_path.iterdir())
+#: A short run of the demo corpus: the same bits in every session for the same seed and partitions.
+SHORT = ["--set", "spark.partitions=2", "--set", "sgns.epochs=2", "--set", "vocab.min_count=2",
+         "--set", "sgns.vector_size=16", "--set", "sgns.window=3", "--set", "sgns.seed=5"]
+
+
+def _vectors(run: Path) -> tuple[list, np.ndarray]:
+    table = pq.read_table(run / "embeddings")
+    return (table.column("word").to_pylist(),
+            np.stack(table.column("vector").to_numpy(zero_copy_only=False)))
+
+
+def test_train_over_connect_gives_the_bits_of_a_classic_run(connect_url, spark, tmp_path, caplog):
+    """The demo corpus trained over Spark Connect (the model on the server's executors, one job
+    per stratum) and in a classic local[2] session (the tests' own, joined by the CLI: the
+    trainers as one gang): the same vectors, bit for bit, and nothing left beside the output."""
+    remote, classic = tmp_path / "connect" / "run", tmp_path / "classic" / "run"
+    done = _cli("train", "--output", str(remote), *SHORT, "--remote", connect_url)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "the model on the executors" in done.stderr
+    with caplog.at_level(logging.INFO, logger="w2v_spark"):
+        assert main(["train", "--output", str(classic), *SHORT]) == 0
+    assert "2 partitions, stratified" in caplog.text
+    assert "the model on the executors" not in caplog.text
+    words, vectors = _vectors(remote)
+    classic_words, classic_vectors = _vectors(classic)
+    assert words == classic_words and len(words) > 10_000
+    np.testing.assert_array_equal(vectors, classic_vectors)
+    assert np.abs(vectors).sum() > 0
+    assert sorted(p.name for p in (tmp_path / "connect").iterdir()) == ["run"]
+    assert (remote / "_SUCCESS").is_file() and (remote / "vectors.txt").is_file()
+
+
+def test_the_ml_pipeline_over_connect_gives_the_numbers_of_a_classic_session(
+        connect_url, spark, tmp_path):
+    """``pyspark.ml.Pipeline`` with ``w2v_spark.ml.Word2Vec`` over the demo corpus, a user's
+    script (``pipeline_script.py``) run over Spark Connect, and the same code in the tests'
+    classic session: fit (one partition trains the model on the driver, two on the executors
+    over Connect and as a gang in local[2]), getVectors, transform, findSynonymsArray, save with
+    overwrite, and load — the same numbers in both."""
+    import json
+
+    from tests.connect.pipeline_script import results
+
+    (tmp_path / "connect").mkdir()
+    (tmp_path / "classic").mkdir()
+    done = subprocess.run([sys.executable, str(Path(__file__).parent / "pipeline_script.py"),
+                           connect_url, str(tmp_path / "connect")],
+                          capture_output=True, text=True, timeout=300, cwd=ROOT, env=spark_env())
+    assert done.returncode == 0, done.stderr[-3000:]
+    connect = json.loads((tmp_path / "connect" / "result.json").read_text())
+    classic = results(spark, str(tmp_path / "classic"))
+    assert connect["connect"] and not classic["connect"]
+    for partitions in ("1", "2"):
+        mine, theirs = connect[partitions], classic[partitions]
+        assert len(mine["vectors"]) > 5_000
+        assert mine["vectors"] == theirs["vectors"]
+        assert mine["loaded"] == mine["vectors"]
+        assert mine["averaged"] == theirs["averaged"]
+        assert mine["synonyms"] == theirs["synonyms"]
+        assert np.abs(np.array(mine["averaged"])).sum() > 0
+    assert connect["1"]["vectors"] != connect["2"]["vectors"]  # two partitions train otherwise
+
+
+def test_ppmi_over_connect_gives_the_bits_of_a_classic_run(connect_url, spark, tmp_path):
+    """The count-based branch over Spark Connect (the SVD's dense factors reach the tasks as
+    files in the output's staging directory) and in a classic session: the same vectors and
+    the same co-occurrence table, and nothing left of the shared files."""
+    import gzip
+
+    from w2v_spark.cli import demo_corpus_path
+
+    corpus = tmp_path / "slice.txt"
+    with gzip.open(demo_corpus_path(), "rt", encoding="utf-8") as lines:
+        corpus.write_text("".join(line for _, line in zip(range(400), lines, strict=False)))
+    short = ["--input", str(corpus), "--set", "vocab.min_count=3", "--set", "ppmi.vector_size=16",
+             "--set", "ppmi.oversample=8", "--set", "ppmi.power_iterations=2"]
+    remote, classic = tmp_path / "connect", tmp_path / "classic"
+    done = _cli("ppmi", "--output", str(remote), *short, "--remote", connect_url)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert main(["ppmi", "--output", str(classic), *short]) == 0  # the tests' classic session
+    words, vectors = _vectors(remote)
+    classic_words, classic_vectors = _vectors(classic)
+    assert words == classic_words and len(words) > 4000
+    np.testing.assert_array_equal(vectors, classic_vectors)
+    assert pq.read_table(remote / "cooccurrence").equals(pq.read_table(classic / "cooccurrence"))
+    assert sorted(p.name for p in remote.iterdir()) == sorted(p.name for p in classic.iterdir())
+    assert not list(tmp_path.glob(".*"))  # no staging or shared files left

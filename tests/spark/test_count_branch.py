@@ -240,7 +240,7 @@ def test_row_blocks_cover_the_matrix_in_bounded_ranges_and_products_do_not_depen
     many = sparse_blocks(frame, dense.shape, partitions=2, block_entries=40)
     few = sparse_blocks(frame, dense.shape, partitions=2, block_entries=10**9)
     try:
-        blocks = sorted(many.blocks.collect(), key=lambda item: item[0])
+        blocks = many.blocks()
         assert len(blocks) == -(-np.count_nonzero(dense) // 40) and few.count() == 2
         starts = [start for start, _ in blocks]
         heights = [block.shape[0] for _, block in blocks]

@@ -153,7 +153,7 @@ def test_packing_documents_kept_in_training_layout_skips_the_shuffle_with_the_sa
     it then skips the shuffle and must give the arrays the shuffle would have given."""
     import numpy as np
 
-    from w2v_spark.sgns.train import pack_corpus, spread_documents
+    from w2v_spark.corpus.pack import pack_corpus, spread_documents
 
     lines = [" ".join(f"w{(i * 7 + j) % 23}" for j in range(i % 9 + 1)) for i in range(400)]
     lines[5] = "zzz only unknown words"  # a document that encoding drops entirely
@@ -173,4 +173,4 @@ def test_packing_documents_kept_in_training_layout_skips_the_shuffle_with_the_sa
     assert sum(p[0].size for p in packed) == sum(len(line.split()) for line in lines) - 4
     assert min(p[0].size for p in packed) > 0  # every partition got documents
     with pytest.raises(ValueError, match="expected 2 partitions"):
-        pack_corpus(kept, words, 2, spread=True)
+        pack_corpus(kept, words, 2, spread=True).sizes()

@@ -28,7 +28,8 @@ from w2v_spark.sgns.sampling import build_noise_table
 from w2v_spark.sgns.slices import read_all
 from w2v_spark.sgns.strata import Deal, assign_buckets
 from w2v_spark.sgns.stratum import round_documents
-from w2v_spark.sgns.train import initial_model, pack_corpus
+from w2v_spark.corpus.pack import pack_corpus
+from w2v_spark.sgns.train import initial_model
 from w2v_spark.spark.files import FileSystem
 from w2v_spark.spark.session import LocalMaster
 
@@ -165,7 +166,7 @@ def test_spark_stratified_epoch_equals_reference(spark, tmp_path, write_corpus, 
                        rounds=2, slice_tokens=slice_tokens) for epoch in range(2)]
     work = tmp_path / "work"
     if mode == "gang":
-        runner = GangEpochs(spark.sparkContext, corpus, broadcast_tables,
+        runner = GangEpochs(spark.sparkContext, corpus.rdd(), broadcast_tables,
                             local=LocalMaster(slots=2, attempts=1), work=str(work))  # local[2]
     else:
         runner = ResidentEpochs(
@@ -222,7 +223,7 @@ def test_an_epoch_on_the_executors_is_one_stage_per_stratum_with_no_shuffle(spar
     runs two trainers), never more than P."""
     partitions, rounds = 4, 2
     words, _, tables, corpus = _packed(spark, tmp_path, _topics, partitions)
-    corpus.count()  # cached before the epoch, as the pipeline does
+    corpus.sizes()  # cached before the epoch, as the pipeline does
     broadcast_tables = spark.sparkContext.broadcast(tables)
     settings = TrainSettings(window=3, negative=4, alpha=0.05, min_alpha=0.001, batch_centers=32)
     plan = EpochPlan(settings=settings, seed=3, epoch=0, epochs=1, partitions=partitions,

@@ -2,7 +2,7 @@
 
 ``ids`` is ``(n,) int32``, the in-vocabulary word ids of whole documents one after the other;
 ``offsets`` is ``(documents + 1,) int64``, where document ``k`` is ``ids[offsets[k]:offsets[k + 1]]``.
-:func:`w2v_spark.sgns.train.pack_corpus` caches a partition as a sequence of such records, of bounded
+:func:`w2v_spark.corpus.pack.pack_corpus` caches a partition as a sequence of such records, of bounded
 size; the training tasks read them in order. NumPy only (no Spark), so it tests without a JVM.
 """
 

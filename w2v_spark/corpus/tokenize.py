@@ -63,7 +63,7 @@ def split_long_documents(token_arrays: DataFrame, max_sentence_length: int) -> D
     ``max_sentence_length`` become consecutive documents of at most that many tokens.
 
     ``doc_id`` is a hash of the document's tokens, not of where it sits in the input: the
-    training layout (:func:`~w2v_spark.sgns.train.spread_documents`) deals and orders documents by it,
+    training layout (:func:`~w2v_spark.corpus.pack.spread_documents`) deals and orders documents by it,
     so the same corpus trains the same bits however its files are split into partitions (a
     cluster's default parallelism, ``spark.sql.files.maxPartitionBytes``, a directory instead of
     one file). Equal documents share a ``doc_id``, and their order among themselves changes

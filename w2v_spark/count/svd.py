@@ -4,8 +4,10 @@ A randomized SVD (Halko, Martinsson & Tropp 2011, algorithm 4.4 with power itera
 sparse matrix ``A`` (vocab × vocab) stays distributed twice, as CSR blocks of consecutive rows
 of ``A`` and of ``Aᵀ`` (:class:`RowBlocks`, cached on the executors' disks); every product
 ``A @ X`` or ``Aᵀ @ Y`` with a dense ``vocab × (rank + oversample)`` matrix is a Spark job in
-which each task multiplies its rows by the broadcast matrix, and the driver puts the row ranges
-together. Each row is computed whole by one task, in one order (sorted CSR indices): the result
+which each task multiplies its rows by the shared matrix (:class:`~w2v_spark.spark.context.Shared`:
+a broadcast, or over Spark Connect a file), and the driver puts the row ranges together. The
+blocks are a DataFrame, each job a ``mapInArrow`` over it: it runs in a classic and a Spark
+Connect session alike. Each row is computed whole by one task, in one order (sorted CSR indices): the result
 has the same bits however the matrix is cut, and nothing of the full product's size is summed or
 shuffled. The driver only holds dense matrices of that tall-thin shape (the size of the model)
 and never a ``vocab × vocab`` one; its JVM holds one task's rows at a time.
@@ -17,6 +19,7 @@ vectors from Python; measured in BENCHMARKS.md.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,16 +27,26 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
-from pyspark import RDD, StorageLevel
+from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
+
+from w2v_spark.corpus.pack import ONE_ROW_PER_BATCH
+from w2v_spark.spark.context import Shared, lent_settings
 
 if TYPE_CHECKING:
     import scipy.sparse as sp
 
 log = logging.getLogger(__name__)
 
-_PACKED = "buckets binary, rows binary, cols binary, values binary"
+#: One row per CSR block of consecutive rows: its first row, its height, and its arrays' raw
+#: little-endian bytes (``indptr`` int64, ``indices`` int32, ``data`` float64).
+_BLOCKS = "start long, height int, indptr binary, indices binary, data binary"
+_BLOCKS_ARROW = pa.schema([("start", pa.int64()), ("height", pa.int32()), ("indptr", pa.binary()),
+                           ("indices", pa.binary()), ("data", pa.binary())])
+#: A piece of a product: its first row and its rows' raw float64 bytes.
+_PIECES = "start long, rows binary"
+_PIECES_ARROW = pa.schema([("start", pa.int64()), ("rows", pa.binary())])
 
 #: About how many entries one block of rows holds (64 MB of them): the matrix is cut into
 #: ``ceil(entries / BLOCK_ENTRIES)`` row ranges (at least one per training partition), so no
@@ -44,54 +57,78 @@ BLOCK_ENTRIES = 1 << 22
 GATHER_ELEMENTS = 1 << 21
 
 
-def _pack(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-    """``(bucket, row, col, value)`` batches → one row of raw little-endian arrays each."""
-    for batch in batches:
-        yield pa.RecordBatch.from_pydict(
-            {
-                "buckets": [batch.column(0).to_numpy().astype(np.int32).tobytes()],
-                "rows": [batch.column(1).to_numpy().astype(np.int32).tobytes()],
-                "cols": [batch.column(2).to_numpy().astype(np.int32).tobytes()],
-                "values": [batch.column(3).to_numpy().astype(np.float64).tobytes()],
-            },
-            schema=pa.schema([(name, pa.binary()) for name in ("buckets", "rows", "cols", "values")]),
-        )
-
-
 def first_rows(n_rows: int, blocks: int) -> np.ndarray:
     """``(blocks + 1,)`` row bounds: block ``b`` holds rows ``[bounds[b], bounds[b + 1])``, the
     rows ``r`` with ``r · blocks // n_rows == b``."""
     return np.array([-(-b * n_rows // blocks) for b in range(blocks + 1)], dtype=np.int64)
 
 
+def _block_of(row, n_cols: int) -> tuple[int, sp.csr_matrix]:
+    """A row of ``_BLOCKS`` → ``(first row, csr (height, n_cols) float64)``."""
+    import scipy.sparse as sp
+
+    arrays = (np.frombuffer(row["data"], np.float64), np.frombuffer(row["indices"], np.int32),
+              np.frombuffer(row["indptr"], np.int64))
+    return int(row["start"]), sp.csr_matrix(arrays, shape=(int(row["height"]), n_cols))
+
+
+def _block_rows(batches) -> Iterator[dict]:
+    for batch in batches:
+        yield from batch.to_pylist()
+
+
+def _products(batches, *, shared: Shared, n_cols: int, piece_elements: int):
+    """``mapInArrow`` body: each block's product with the shared dense matrix, in pieces."""
+    dense = shared.value
+    for row in _block_rows(batches):
+        start, block = _block_of(row, n_cols)
+        for first, rows in _row_pieces(start, block @ dense, piece_elements):
+            yield pa.RecordBatch.from_pydict(
+                {"start": [first], "rows": [np.ascontiguousarray(rows).tobytes()]},
+                schema=_PIECES_ARROW)
+
+
 @dataclass(frozen=True)
 class RowBlocks:
-    """A sparse ``shape`` matrix as CSR blocks of consecutive rows: ``blocks`` is an RDD of
-    ``(first row, csr (rows in the block, n_cols) float64)``, persisted on disk."""
+    """A sparse ``shape`` matrix as CSR blocks of consecutive rows: ``frame`` has one row per
+    block (``_BLOCKS``), persisted on the executors' disks. ``work``: where a Spark Connect
+    session's dense factors go (storage every executor reaches; a classic session broadcasts
+    them)."""
 
-    blocks: RDD
+    frame: DataFrame
     shape: tuple[int, int]
+    work: str | None = None
 
     def multiply(self, dense: np.ndarray, piece_elements: int = GATHER_ELEMENTS) -> np.ndarray:
         """``self @ dense``, ``(n_rows, k) float64``: one Spark job; the rows reach the driver
         one task at a time (``toLocalIterator``), in pieces of at most ``piece_elements``."""
-        shared = self.blocks.context.broadcast(dense)
+        spark = self.frame.sparkSession
+        shared = Shared(spark, dense, self.work)
         product = np.zeros((self.shape[0], dense.shape[1]))
         try:
-            pieces = self.blocks.flatMap(
-                lambda item: _row_pieces(item[0], item[1] @ shared.value, piece_elements))
-            for start, rows in pieces.toLocalIterator():
-                product[start : start + rows.shape[0]] = rows
+            pieces = self.frame.mapInArrow(functools.partial(
+                _products, shared=shared, n_cols=self.shape[1], piece_elements=piece_elements),
+                _PIECES)
+            with lent_settings(spark, ONE_ROW_PER_BATCH):
+                for row in pieces.toLocalIterator():
+                    rows = np.frombuffer(row["rows"], np.float64).reshape(-1, dense.shape[1])
+                    product[row["start"] : row["start"] + rows.shape[0]] = rows
         finally:
             shared.destroy()
         return product
 
+    def blocks(self) -> list[tuple[int, sp.csr_matrix]]:
+        """Every block, ``(first row, csr)``, in row order (on the driver: tests, small
+        matrices)."""
+        return sorted((_block_of(row, self.shape[1]) for row in self.frame.toArrow().to_pylist()),
+                      key=lambda item: item[0])
+
     def count(self) -> int:
         """Blocks (materialises the cache)."""
-        return self.blocks.count()
+        return self.frame.count()
 
     def unpersist(self) -> None:
-        self.blocks.unpersist()
+        self.frame.unpersist()
 
 
 def _row_pieces(start: int, rows: np.ndarray, piece_elements: int):
@@ -102,12 +139,14 @@ def _row_pieces(start: int, rows: np.ndarray, piece_elements: int):
 
 
 def sparse_blocks(entries: DataFrame, shape: tuple[int, int], partitions: int, *,
-                  entry_count: int | None = None, block_entries: int = BLOCK_ENTRIES) -> RowBlocks:
+                  entry_count: int | None = None, block_entries: int = BLOCK_ENTRIES,
+                  work: str | None = None) -> RowBlocks:
     """The matrix with the given ``(row, column, value)`` entries (first three columns, no
     duplicates) as :class:`RowBlocks`: ``max(partitions, ceil(entries / block_entries))``
     ranges of consecutive rows (fewer when the matrix has fewer rows), one CSR block each.
     ``entry_count``: the number of entries when the caller knows it (else counted). Persisted on
-    disk; the caller unpersists. For ``Aᵀ`` pass the columns first and the shape swapped."""
+    disk; the caller unpersists. For ``Aᵀ`` pass the columns first and the shape swapped.
+    ``work``: see :class:`RowBlocks`."""
     n_rows, n_cols = shape
     if entry_count is None:
         entry_count = entries.count()
@@ -123,11 +162,13 @@ def sparse_blocks(entries: DataFrame, shape: tuple[int, int], partitions: int, *
     # so the sums of its products) is the same whatever the order of the input.
     sorted_entries = keyed.repartition(blocks, "bucket").sortWithinPartitions("bucket", "row", "col")
 
-    def to_blocks(packed) -> Iterator[tuple[int, sp.csr_matrix]]:
+    def to_blocks(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         bucket, parts = None, []
-        for item in packed:
-            arrays = (np.frombuffer(item.buckets, np.int32), np.frombuffer(item.rows, np.int32),
-                      np.frombuffer(item.cols, np.int32), np.frombuffer(item.values, np.float64))
+        for batch in batches:
+            arrays = (batch.column(0).to_numpy().astype(np.int32),
+                      batch.column(1).to_numpy().astype(np.int32),
+                      batch.column(2).to_numpy().astype(np.int32),
+                      batch.column(3).to_numpy().astype(np.float64))
             cuts = np.flatnonzero(np.diff(arrays[0])) + 1
             for lo, hi in zip(np.r_[0, cuts], np.r_[cuts, arrays[0].shape[0]], strict=True):
                 if lo == hi:
@@ -140,19 +181,23 @@ def sparse_blocks(entries: DataFrame, shape: tuple[int, int], partitions: int, *
         if parts:
             yield _csr(bucket, parts, bounds, n_cols)
 
-    packed = sorted_entries.mapInArrow(_pack, _PACKED)
-    rdd = packed.rdd.mapPartitions(to_blocks).persist(StorageLevel.DISK_ONLY)
-    return RowBlocks(rdd, shape)
+    frame = sorted_entries.mapInArrow(to_blocks, _BLOCKS).persist(StorageLevel.DISK_ONLY)
+    return RowBlocks(frame, shape, work)
 
 
-def _csr(bucket: int, parts: list, bounds: np.ndarray, n_cols: int) -> tuple[int, sp.csr_matrix]:
+def _csr(bucket: int, parts: list, bounds: np.ndarray, n_cols: int) -> pa.RecordBatch:
+    """A block's entries → its ``_BLOCKS`` row."""
     start, stop = int(bounds[bucket]), int(bounds[bucket + 1])
     rows, cols, values = (np.concatenate([p[i] for p in parts]) for i in range(3))
     import scipy.sparse as sp  # here: 12 MB that a driver which never counts pairs need not load
 
     block = sp.csr_matrix((values, (rows - start, cols)), shape=(stop - start, n_cols))
     block.sort_indices()  # each row's products add in column order, whatever the input order
-    return start, block
+    return pa.RecordBatch.from_pydict(
+        {"start": [start], "height": [stop - start],
+         "indptr": [block.indptr.astype(np.int64).tobytes()],
+         "indices": [block.indices.astype(np.int32).tobytes()],
+         "data": [block.data.astype(np.float64).tobytes()]}, schema=_BLOCKS_ARROW)
 
 
 def randomized_svd(

@@ -1,7 +1,9 @@
 """The driver's side of executor-resident stratified training (the tasks are in
 :mod:`w2v_spark.sgns.resident`): which job runs when, where each stage's files go, and which
-files may go. Public APIs only: each stage is a job of ``P`` trainers over
-``spark.range(P)`` (``mapInArrow``), and nothing but a few numbers per task comes back.
+files may go. DataFrames only, so that it runs in a classic and a Spark Connect session alike:
+the cut is a ``mapInArrow`` over the packed corpus, each stage a job of ``P`` trainers over
+``spark.range(P)``, and nothing but a few numbers per task comes back. What every task reads
+(tables, deals, the vocabulary) is :class:`~w2v_spark.spark.context.Shared`.
 
 Files, under the run's work directory ``W`` (the checkpoint directory, on storage every executor
 reaches):
@@ -23,13 +25,16 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import pyarrow as pa
+from pyspark import TaskContext
 
+from w2v_spark.corpus.pack import ONE_ROW_PER_BATCH, PackedCorpus, partition_records
 from w2v_spark.sgns.plan import EpochPlan, Split
 from w2v_spark.sgns.resident import LayoutSpec, embeddings_task, entry_task
 from w2v_spark.sgns.resident import stratum_task as _stratum_task
 from w2v_spark.sgns.slices import part_path, read_all
 from w2v_spark.sgns.strata import Deal, assign_buckets
 from w2v_spark.sgns.stratum import cut_task
+from w2v_spark.spark.context import Shared, cores_of, describe, lent_settings
 from w2v_spark.spark.files import FileSystem
 
 log = logging.getLogger(__name__)
@@ -67,25 +72,33 @@ def _embeddings(trainer, *, words, deals, previous, **kwargs):
     return rows, 0, 0, 0.0, True
 
 
-def _cut(partition, rows, *, deals, epoch, **kwargs):
+_CUT = pa.schema([("partition", pa.int32()), ("bytes", pa.int64())])
+_CUT_DDL = "partition int, bytes long"
+
+
+def _cut(batches, *, deals, epoch, **kwargs):
+    """``mapInArrow`` body: cut the packed corpus's partition that this task reads."""
     found = deals.value
     rounds = kwargs["plan"].rounds
-    return cut_task(partition, rows, deals=[found[(epoch, r)] for r in range(rounds)], **kwargs)
+    partition = TaskContext.get().partitionId()  # a narrow map of the cached corpus: its own
+    for index, size in cut_task(partition, partition_records(batches),
+                                deals=[found[(epoch, r)] for r in range(rounds)], **kwargs):
+        yield pa.RecordBatch.from_pydict({"partition": [index], "bytes": [size]}, schema=_CUT)
 
 
 class ResidentEpochs:
     """Stratified epochs whose model never leaves the executors' storage.
 
-    ``corpus``: the packed corpus (``P`` partitions); ``tables``: the broadcast
+    ``corpus``: the packed corpus (``P`` partitions); ``tables``: the shared
     :class:`~w2v_spark.sgns.plan.Tables`; ``work``: where the files go (storage every executor
     reaches; ``owned``: this run's alone); ``plan_of(epoch)``: epoch ``epoch``'s plan (None past
     the last); ``mass``: ``(vocab_size,)`` expected training tokens per word, which the buckets
     are dealt by. The driver keeps the deals of the epochs at hand only (O(vocabulary) each)."""
 
-    def __init__(self, spark, corpus, tables, *, work: str, vocab_size: int, dim: int,
-                 seed: int, plan_of: Callable[[int], EpochPlan | None], mass: np.ndarray,
+    def __init__(self, spark, corpus: PackedCorpus, tables: Shared, *, work: str,
+                 vocab_size: int, dim: int, seed: int, plan_of: Callable[[int], EpochPlan | None], mass: np.ndarray,
                  owned: bool = False):
-        self._spark, self._sc = spark, spark.sparkContext
+        self._spark = spark
         self._corpus, self._tables = corpus, tables
         self.work = work.rstrip("/")
         self._fs = FileSystem(self.work)
@@ -122,26 +135,29 @@ class ResidentEpochs:
         self._deal(epoch, round_index)
         return LayoutSpec(parts, self._vocab_size, deal=(epoch, round_index), stratum=stratum)
 
-    def _broadcast(self, *specs: LayoutSpec, rounds_of: int | None = None):
-        """A broadcast of the deals that ``specs`` (and every round of epoch ``rounds_of``)
-        refer to."""
+    def _shared_deals(self, *specs: LayoutSpec, rounds_of: int | None = None):
+        """The deals that ``specs`` (and every round of epoch ``rounds_of``) refer to, shared
+        with the tasks."""
         keys = {spec.deal for spec in specs if spec.deal is not None}
         if rounds_of is not None:
             keys |= {(rounds_of, r) for r in range(self._plan_of(rounds_of).rounds)}
-        return self._sc.broadcast({key: self._deal(*key) for key in keys})
+        return self._share({key: self._deal(*key) for key in keys})
+
+    def _share(self, value) -> Shared:
+        return Shared(self._spark, value, self.work)
 
     # -- jobs -------------------------------------------------------------------------------
 
     def _per_trainer(self, task, description: str) -> list:
         """Run ``task(trainer)`` for every trainer, in one stage of at most as many tasks as
-        the cluster has cores (``defaultParallelism``): with more trainers than cores, a task
-        runs a consecutive group of them one after the other (a stratum's trainers are
-        independent), instead of queueing a task per trainer — a Python task costs its start-up
+        the cluster has cores (:func:`~w2v_spark.spark.context.cores_of`): with more trainers
+        than cores, a task runs a consecutive group of them one after the other (a stratum's
+        trainers are independent), instead of queueing a task per trainer — a Python task costs its start-up
         (≈ 40 ms of a core on the machine of BENCHMARKS.md) however little it trains. Returns
         the ``_STATS`` rows in trainer order."""
         parts = self._plan_of(0).partitions
-        tasks = max(1, min(parts, self._sc.defaultParallelism))
-        self._sc.setJobDescription(description)
+        tasks = max(1, min(parts, cores_of(self._spark)))
+        describe(self._spark, description)
         rows = (self._spark.range(0, parts, 1, tasks)
                 .mapInArrow(functools.partial(_each_trainer, task), _STATS_DDL).collect())
         return sorted(rows, key=lambda row: row["trainer"])
@@ -160,7 +176,7 @@ class ResidentEpochs:
             self.layout = self._previous_of(first_epoch)
             return
         directory = f"{self.work}/entry"
-        deals = self._broadcast(following)
+        deals = self._shared_deals(following)
         try:
             self._per_trainer(functools.partial(
                 _entry, deals=deals, vocab_size=self._vocab_size, dim=self._dim,
@@ -182,16 +198,21 @@ class ResidentEpochs:
         epoch, parts = plan.epoch, plan.partitions
         stages = plan.rounds * parts
         specs = [self._spec(epoch, k) for k in range(stages + 1)]
-        deals = self._broadcast(self.layout, *specs, rounds_of=epoch)
+        deals = self._shared_deals(self.layout, *specs, rounds_of=epoch)
         blocks = f"{self.work}/blocks-e{epoch}"
         totals = np.zeros(4)
         finite = True
         try:
             with split("cut"):
-                self._sc.setJobDescription(f"epoch {epoch + 1}/{plan.epochs}: cutting blocks")
-                self._corpus.mapPartitionsWithIndex(functools.partial(
-                    _cut, deals=deals, epoch=epoch, tables=self._tables, plan=plan,
-                    directory=blocks)).collect()
+                describe(self._spark, f"epoch {epoch + 1}/{plan.epochs}: cutting blocks")
+                with lent_settings(self._spark, ONE_ROW_PER_BATCH):
+                    cut = self._corpus.frame.mapInArrow(functools.partial(
+                        _cut, deals=deals, epoch=epoch, tables=self._tables, plan=plan,
+                        directory=blocks), _CUT_DDL).collect()
+                if sorted(row["partition"] for row in cut) != list(range(self._corpus.partitions)):
+                    raise RuntimeError(f"the cut of epoch {epoch + 1} read partitions "
+                                       f"{sorted(row['partition'] for row in cut)}, expected "
+                                       f"0..{self._corpus.partitions - 1}")
             with split("train"):
                 for stage in range(stages):
                     round_index, stratum = divmod(stage, parts)
@@ -216,7 +237,7 @@ class ResidentEpochs:
             self._fs.delete(blocks)
         for key in [key for key in self._deals if key[0] < epoch]:
             del self._deals[key]  # the model is now laid out by this epoch's last deal
-        self._sc.setJobDescription(None)
+        describe(self._spark, None)
         return int(totals[0]), int(totals[1]), int(totals[2]), float(totals[3]), finite
 
     def _release(self, directory: str) -> None:
@@ -241,8 +262,8 @@ class ResidentEpochs:
         if self.readers.deal is not None:
             raise RuntimeError("write_embeddings: the model is not laid out by ids (training "
                                "has not ended)")
-        shared = self._sc.broadcast((words, np.asarray(counts, dtype=np.int64)))
-        deals = self._broadcast(self.layout)
+        shared = self._share((words, np.asarray(counts, dtype=np.int64)))
+        deals = self._shared_deals(self.layout)
         try:
             rows = self._per_trainer(functools.partial(
                 _embeddings, words=shared, deals=deals, dim=self._dim, previous=self.layout,

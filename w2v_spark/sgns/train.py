@@ -1,8 +1,6 @@
-"""The training loop: the corpus packed for training, the model's start, and its epochs, one after
-the other, with checkpoints and resume.
-
-The encoded corpus is packed once into one pair of compact integer arrays per partition and
-cached; the epochs then run over it. Stratified training keeps the model on the executors, in
+"""The training loop: the model's start and its epochs, one after the other, with checkpoints and
+resume, over the packed corpus (:mod:`w2v_spark.corpus.pack`).
+ Stratified training keeps the model on the executors, in
 files on the run's storage (:mod:`w2v_spark.sgns.resident_epochs`), except in local mode when
 the master runs every trainer at once (:mod:`w2v_spark.sgns.gang`); averaging
 (:mod:`w2v_spark.sgns.averaging`) and one partition keep it on the driver between epochs.
@@ -15,17 +13,15 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
 import pyarrow as pa
-from pyspark import RDD, StorageLevel
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import SparkSession
 
 from w2v_spark.config import DebugConfig, SgnsConfig
-from w2v_spark.corpus.encode import batch_encoder, encode
-from w2v_spark.corpus.packed import pack_records
+from w2v_spark.corpus.pack import PackedCorpus
 from w2v_spark.errors import ConfigError, TrainingError
 from w2v_spark.sgns.averaging import AveragingEpochs
 from w2v_spark.sgns.checkpoint import Checkpoints
@@ -34,76 +30,15 @@ from w2v_spark.sgns.kernel import TrainSettings
 from w2v_spark.sgns.plan import EpochPlan, Split, Tables
 from w2v_spark.sgns.resident_epochs import ResidentEpochs
 from w2v_spark.sgns.slices import IdRanges, initial_rows
+from w2v_spark.spark.context import Shared, conf_of, describe, is_connect, master_of
 from w2v_spark.spark.files import FileSystem
 from w2v_spark.spark.session import local_master
 from w2v_spark.vectors.word2vec_format import embeddings_part
 
 log = logging.getLogger(__name__)
 
-PACKED_SCHEMA = "ids binary, offsets binary"
-
 #: Largest vocabulary ``[sgns] loss = "softmax"`` accepts: a step holds a (pairs × V) score matrix.
 SOFTMAX_MAX_VOCAB = 5000
-
-
-def _pack_batches(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-    """``(doc_id, ids list<int32>)`` Arrow batches → one row of raw ``int32`` ids and ``int64``
-    document offsets per batch."""
-    for batch in batches:
-        lists = batch.column("ids")
-        values = lists.flatten().to_numpy().astype(np.int32, copy=False)
-        raw_offsets = lists.offsets.to_numpy().astype(np.int64)
-        offsets = raw_offsets - raw_offsets[0]
-        yield pa.RecordBatch.from_pydict(
-            {"ids": [values.tobytes()], "offsets": [offsets.tobytes()]},
-            schema=pa.schema([("ids", pa.binary()), ("offsets", pa.binary())]),
-        )
-
-
-def spread_documents(documents: DataFrame, partitions: int) -> DataFrame:
-    """The layout :func:`pack_corpus` trains on: documents hash-partitioned by ``doc_id`` into
-    ``partitions`` (so each partition sees the whole corpus's mix of topics), in ``doc_id`` order
-    within a partition — a function of the documents alone, since ``doc_id`` hashes their tokens
-    (:func:`~w2v_spark.corpus.tokenize.split_long_documents`). Any DataFrame with a ``doc_id`` column and
-    a ``tokens`` or ``ids`` column, which orders documents that share a ``doc_id`` (equal ones,
-    or a 64-bit hash collision)."""
-    content = "tokens" if "tokens" in documents.columns else "ids"
-    return documents.repartition(partitions, "doc_id").sortWithinPartitions("doc_id", content)
-
-
-def pack_corpus(documents: DataFrame, words: Sequence[str] | pa.StringArray, partitions: int, *,
-                spread: bool = False) -> RDD:
-    """Encode tokenized ``documents`` (``schemas.TOKENS``) with the vocabulary ``words`` (in id
-    order) and pack each partition of :func:`spread_documents`'s layout into ``(ids, offsets)``
-    records of NumPy arrays, each of about :data:`~w2v_spark.corpus.packed.RECORD_TOKENS` tokens (whole documents,
-    in order). The RDD is persisted on disk; the caller unpersists it.
-
-    With ``spread``, ``documents`` are already in that layout for ``partitions`` (encoding keeps
-    the order and drops only whole documents): one Arrow pass per partition encodes and packs,
-    with no shuffle. Otherwise the encoded documents (smaller than their tokens) are spread first.
-    Both give the same arrays.
-    """
-    if spread:
-        # One Python worker per task instead of a chain of two, and one trip of the corpus
-        # between the JVM and Python fewer (bench-en, cold: 5.1-5.5 s → 4.0-4.2 s).
-        encode_batches = batch_encoder(words)
-
-        def encode_and_pack(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-            return _pack_batches(encode_batches(batches))
-
-        packed = documents.select("doc_id", "tokens").mapInArrow(encode_and_pack, PACKED_SCHEMA)
-    else:
-        packed = spread_documents(documents.transform(encode, words=words), partitions) \
-            .mapInArrow(_pack_batches, PACKED_SCHEMA)
-    # DataFrame.rdd plans the query (0.1-0.6 s on bench-en): once, and the check reads its result.
-    packed = packed.rdd.mapPartitions(pack_records)
-    if packed.getNumPartitions() != partitions:
-        raise ValueError(f"pack_corpus(spread={spread}): expected {partitions} partitions, "
-                         f"got {packed.getNumPartitions()}")
-    # On disk only: unrolled into the JVM's memory store, the records of a 300 M-word corpus
-    # (650 MB per partition, 16 MB arrays each) exhausted a 1 GB heap; every epoch reads them
-    # back from the local disk (and the OS's page cache).
-    return packed.persist(StorageLevel.DISK_ONLY)
 
 
 def initial_model(vocab_size: int, vector_size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -157,19 +92,24 @@ class TrainedModel:
             self.resident.close()
 
 
-def _local(sc):
+def _local(spark):
+    """The local master of a classic session (None on a cluster, and over Spark Connect, where
+    the executors are the server's)."""
+    if is_connect(spark):
+        return None
     # local[*]: the cores of this machine, where the driver and its executors run.
-    return local_master(sc.master, dict(sc.getConf().getAll()),
+    return local_master(master_of(spark), conf_of(spark),
                         cores=lambda: len(os.sched_getaffinity(0)))
 
 
-def model_on_executors(sc, config: SgnsConfig, partitions: int,
+def model_on_executors(spark, config: SgnsConfig, partitions: int,
                        debug: DebugConfig | None = None) -> bool:
     """Whether training keeps the model on the executors: stratified, several partitions, and
-    not a local master that runs every trainer at once (unless ``debug.model_on_executors``)."""
+    not a local master that runs every trainer at once (unless ``debug.model_on_executors``;
+    over Spark Connect, always)."""
     if config.resolved_partition_mode() != "stratified" or partitions < 2:
         return False
-    local = _local(sc)
+    local = _local(spark)
     return (local is None or partitions > local.slots
             or (debug is not None and debug.model_on_executors))
 
@@ -196,7 +136,7 @@ class EpochReport:
 
 def train_sgns(
     spark: SparkSession,
-    corpus: RDD,
+    corpus: PackedCorpus,
     *,
     tables: Tables,
     config: SgnsConfig,
@@ -206,7 +146,7 @@ def train_sgns(
     debug: DebugConfig | None = None,
     work: str | None = None,
 ) -> tuple[TrainedModel, list[EpochReport]]:
-    """Run ``config.epochs`` epochs over the cached ``corpus``.
+    """Run ``config.epochs`` epochs over the packed ``corpus``.
 
     With one partition both modes are plain sequential SGD over the corpus; with more,
     ``config.resolved_partition_mode()`` picks stratified training or
@@ -221,12 +161,12 @@ def train_sgns(
 
     ``work``: a directory for this run alone (deleted when training or the model is done with
     it), on storage every executor reaches unless the master is local; the checkpoints' root
-    when there are checkpoints.
+    when there are checkpoints. Required over Spark Connect (the tables every task reads are
+    files there).
 
     Returns:
         ``(the trained model, per-epoch reports)``.
     """
-    sc = spark.sparkContext
     debug = debug or DebugConfig()
     vocab_size = tables.counts.shape[0]
     settings = TrainSettings(
@@ -244,8 +184,8 @@ def train_sgns(
     config.check_partitions(partitions)
     mode = config.resolved_partition_mode()
     stratified = mode == "stratified" and partitions > 1
-    local = _local(sc)
-    resident = model_on_executors(sc, config, partitions, debug)
+    local = _local(spark)
+    resident = model_on_executors(spark, config, partitions, debug)
     log.info("training with the %s kernel, %s, %d thread%s per partition%s", settings.kernel,
              f"{partitions} partitions, {mode}" if partitions > 1 else "1 partition",
              settings.threads, "" if settings.threads == 1 else "s",
@@ -263,18 +203,23 @@ def train_sgns(
                          rounds=config.rounds(partitions) if stratified else 1,
                          fail_task_once=debug.failing_task())
 
-    broadcast_tables = sc.broadcast(tables)
+    shared_root = checkpoints.root if checkpoints is not None else work
+    if shared_root is None and is_connect(spark):
+        raise ConfigError("training over Spark Connect needs a directory that every executor "
+                          "reaches (the run's output, or spark.checkpoint.dir)")
+    broadcast_tables = Shared(spark, tables, shared_root or tempfile.gettempdir())
     try:
         if resident:
             return _train_resident(spark, corpus, broadcast_tables, table=tables, config=config,
                                    plan_of=plan_of, checkpoints=checkpoints, resume=resume,
                                    debug=debug, work=work)
-        runner = (GangEpochs(sc, corpus, broadcast_tables, local=local,
+        runner = (GangEpochs(spark.sparkContext, corpus.rdd(), broadcast_tables, local=local,
                              work=_local_directory(checkpoints, work))
-                  if stratified else AveragingEpochs(sc, corpus, broadcast_tables))
+                  if stratified and local is not None
+                  else AveragingEpochs(spark, corpus, broadcast_tables, work=shared_root))
         trained = False
         try:
-            syn0, reports = _train_on_driver(sc, runner, vocab_size=vocab_size, config=config,
+            syn0, reports = _train_on_driver(spark, runner, vocab_size=vocab_size, config=config,
                                              plan_of=plan_of,
                                              checkpoints=checkpoints, resume=resume, debug=debug)
             trained = True
@@ -290,6 +235,8 @@ def train_sgns(
         return TrainedModel(vectors=syn0), reports
     finally:
         broadcast_tables.destroy()
+        if not resident and checkpoints is None and work is not None:
+            FileSystem(work).delete(work)  # the run's alone; it held what was shared as files
 
 
 def _local_directory(checkpoints: Checkpoints | None, work: str | None) -> str:
@@ -339,7 +286,7 @@ class _Progress:
                  self.reports[-1].words_per_sec, elapsed, eta)
 
 
-def _train_on_driver(sc, runner, *, vocab_size, config, plan_of, checkpoints, resume, debug):
+def _train_on_driver(spark, runner, *, vocab_size, config, plan_of, checkpoints, resume, debug):
     """Epochs whose model is on the driver between them (averaging, and the local gang)."""
     syn0, syn1 = initial_model(vocab_size, config.vector_size, config.seed)
     reports: list[EpochReport] = []
@@ -356,10 +303,10 @@ def _train_on_driver(sc, runner, *, vocab_size, config, plan_of, checkpoints, re
     try:
         for epoch in range(first_epoch, config.epochs):
             t0 = time.perf_counter()
-            sc.setJobDescription(f"epoch {epoch + 1}/{config.epochs}: training")
+            describe(spark, f"epoch {epoch + 1}/{config.epochs}: training")
             split = Split()
             numbers = runner.run(syn0, syn1, plan_of(epoch), split, ahead=plan_of(epoch + 1))
-            sc.setJobDescription(None)
+            describe(spark, None)
             finite = bool(np.isfinite(syn0).all() and np.isfinite(syn1).all())
             progress.epoch_done(epoch, numbers, finite, time.perf_counter() - t0, split)
             if checkpoints is not None:
@@ -378,8 +325,7 @@ def _train_on_driver(sc, runner, *, vocab_size, config, plan_of, checkpoints, re
 def _train_resident(spark, corpus, tables, *, table, config, plan_of, checkpoints, resume,
                     debug, work):
     """Stratified epochs with the model on the executors (:class:`ResidentEpochs`). ``tables``:
-    the broadcast of ``table``, which the driver reads as it is (``tables.value`` would load
-    a second copy from the broadcast's file: 23 MB at 1 M words)."""
+    ``table`` shared with the tasks (:class:`~w2v_spark.spark.context.Shared`)."""
     if checkpoints is None and work is None:
         raise ConfigError("training with the model on the executors needs a directory that "
                           "every executor reaches: set a checkpoint directory "

@@ -17,6 +17,7 @@ from pyspark.sql import SparkSession
 
 from w2v_spark.config import SparkConfig
 from w2v_spark.errors import ConfigError, W2VError
+from w2v_spark.spark.context import lent_settings
 
 log = logging.getLogger(__name__)
 
@@ -323,18 +324,8 @@ def _started(spark: SparkSession) -> SparkSession:
 def _lent_sql_settings(spark: SparkSession) -> Iterator[None]:
     """:data:`SQL_CONF` in a session we joined, for the run only: its own values come back
     afterwards (a key it never set is unset again)."""
-    own = spark.conf.getAll
-    before = {key: own.get(key) for key in SQL_CONF}
-    for key, value in SQL_CONF.items():
-        spark.conf.set(key, value)
-    try:
+    with lent_settings(spark, SQL_CONF):
         yield
-    finally:
-        for key, value in before.items():
-            if value is None:
-                spark.conf.unset(key)
-            else:
-                spark.conf.set(key, value)
 
 
 @contextmanager
