@@ -16,12 +16,13 @@ from w2v_spark.cli import demo_corpus_path
 from w2v_spark.ml import Word2Vec, Word2VecModel
 
 
-def results(spark: SparkSession, out: str) -> dict:
-    """Fit with one and two partitions; per fit the vectors, three rows' transform, the
-    synonyms of "god", and the vectors of the model saved (twice, with overwrite) and loaded."""
+def results(spark: SparkSession, out: str, single: bool = False) -> dict:
+    """Fit with two partitions (and, with ``single``, one); per fit the vectors, three rows'
+    transform, the synonyms of "god", and the vectors of the model saved (twice, with
+    overwrite) and loaded."""
     frame = spark.read.text(demo_corpus_path()).withColumnRenamed("value", "text")
     found = {"connect": type(spark).__module__.startswith("pyspark.sql.connect")}
-    for partitions in (1, 2):
+    for partitions in (1, 2) if single else (2,):
         pipeline = Pipeline(stages=[Tokenizer(inputCol="text", outputCol="words"),
                                     Word2Vec(inputCol="words", outputCol="vector", vectorSize=8,
                                              minCount=5, seed=11, numPartitions=partitions)])
