@@ -15,7 +15,10 @@ Extra Params: ``negative`` (noise words per pair), ``sample`` (subsampling thres
 averages partitions, see the README). ``numPartitions`` trains that many partitions in parallel
 *without* the quality loss of MLlib's averaging (see the README).
 
-One module (≈ 460 lines): the drop-in is one public surface (two classes, their Params, their
+Works in whatever session the dataset has, classic or Spark Connect (the same numbers in both;
+over Connect ``transform`` takes models of at most :data:`CONNECT_TRANSFORM_BYTES`).
+
+One module (≈ 530 lines): the drop-in is one public surface (two classes, their Params, their
 files in MLlib's format, and the pipeline loader that reads them).
 """
 

@@ -44,8 +44,8 @@ def _same_files(one, other, name):
 
 
 def test_cluster_result_equals_local_mode(cluster, corpus, local_result, tmp_path):
-    """Local mode trains the 2 partitions as one gang on a model file; the cluster keeps the
-    model on its executors, in slice files: the same embeddings, byte for byte."""
+    """Local mode and the cluster both keep the model on the executors, in slice files (the
+    cluster's on two workers, with the archive's Python): the same embeddings, byte for byte."""
     out = tmp_path / "run"
     code, log = submit(cluster, "--input", corpus, "--output", str(out), *RUN)
     assert code == 0, log[-3000:]

@@ -165,8 +165,11 @@ def test_a_50_mb_line_is_refused_before_tokenizing(spark, tmp_path, capsys):
 
 def test_a_model_too_big_for_the_configured_memory_fails_before_training(spark, corpus, tmp_path, capsys):
     # 31 words × 5M dims: 1.24 GB of model; the session's spark.driver.maxResultSize is 1 GiB.
+    # One partition: the model comes back to the driver after every epoch (with more, it stays
+    # on the executors, and the executors' memory is what the guard checks).
     out = str(tmp_path / "out")
-    line = _fails(["train", "--input", corpus, "--output", out, *FAST, "--set", "sgns.vector_size=5000000"],
+    line = _fails(["train", "--input", corpus, "--output", out, *FAST, "--set", "sgns.vector_size=5000000",
+                   "--set", "spark.partitions=1"],
                   2, "more than spark.driver.maxResultSize = 1.00 GiB", capsys, out)
     assert "31 words × 5000000 dims" in line
 

@@ -37,8 +37,9 @@ def test_resume_after_a_crash_gives_the_uninterrupted_result(spark, topic_corpus
     assert main(["train", "--input", topic_corpus, "--output", str(out), *RUN,
                  "--set", "debug.fail_after_epoch=2"]) == 1
     assert "stopping after epoch 2" in capsys.readouterr().err
-    # On a local disk the newest two are kept (the older one is overwritten by the next).
-    assert not out.exists() and sorted(os.listdir(checkpoints)) == ["epoch=1", "epoch=2"]
+    # The model on the executors: the newest checkpoint is kept, the one before it deleted once
+    # the newest is complete.
+    assert not out.exists() and sorted(os.listdir(checkpoints)) == ["epoch=2"]
 
     # A changed setting is refused, naming it; the checkpoint stays.
     assert main(["train", "--input", topic_corpus, "--output", str(out), *RUN, "--resume",
@@ -53,22 +54,26 @@ def test_resume_after_a_crash_gives_the_uninterrupted_result(spark, topic_corpus
     assert not checkpoints.exists()
 
 
-def test_killed_task_is_retried_and_changes_nothing(reference, topic_corpus, tmp_path):
+@pytest.mark.parametrize("gang", [False, True], ids=["executors", "local-gang"])
+def test_killed_task_is_retried_and_changes_nothing(reference, topic_corpus, tmp_path, gang):
     # Its own JVM, with a master that allows task retries (local[2, 4 attempts]); in epoch 2
     # the first attempt of partition 1's block-cutting task kills its Python worker (Spark
-    # retries that task), and so does trainer 1 in its second stratum, while trainer 0 trains or
-    # waits for it: with both trainers at once on local[2], the driver runs the epoch's job again.
+    # retries that task), and so does trainer 1 in its second stratum. With the model on the
+    # executors Spark retries that stratum's task; with the opt-in local gang (both trainers at
+    # once on local[2]) the driver runs the epoch's job again.
     out = tmp_path / "run"
     env = dict(os.environ, PYSPARK_PYTHON=sys.executable)
     done = subprocess.run(
         [sys.executable, "-m", "w2v_spark", "train", "--input", topic_corpus, "--output", str(out),
-         *RUN, "--set", "spark.master=local[2,4]", "--set", "debug.fail_task_once=2:1"],
+         *RUN, "--set", "spark.master=local[2,4]", "--set", "debug.fail_task_once=2:1",
+         "--set", f"debug.local_gang={str(gang).lower()}"],
         capture_output=True, text=True, timeout=300, env=env, cwd=ROOT, check=False,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stderr.count("Python worker exited unexpectedly") >= 2  # both failures happened
-    assert "epoch 2/3: the trainers' job failed" in done.stderr
-    assert "running it again from the epoch's start (attempt 2 of 4)" in done.stderr
+    assert ("epoch 2/3: the trainers' job failed" in done.stderr) == gang
+    assert ("running it again from the epoch's start (attempt 2 of 4)" in done.stderr) == gang
+    assert ("the model on the executors" in done.stderr) != gang
     assert pq.read_table(out / "embeddings").equals(reference)
 
 

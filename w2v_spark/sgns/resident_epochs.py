@@ -282,10 +282,15 @@ class ResidentEpochs:
 
     def close(self) -> None:
         """Delete the work directory if it is this run's alone, else everything in it but the
-        checkpoints (``epoch=N``)."""
+        checkpoints (``epoch=N`` with its ``_COMPLETE``: an epoch that failed before it was
+        sealed is not one), and the directory too if no checkpoint is left (a run that failed in
+        its first epoch leaves nothing)."""
         if self._owned:
             self._fs.delete(self.work)
             return
         for name in self._fs.list_names(self.work):
-            if not name.startswith("epoch="):
-                self._fs.delete(f"{self.work}/{name}")
+            path = f"{self.work}/{name}"
+            if not name.startswith("epoch=") or not self._fs.exists(f"{path}/_COMPLETE"):
+                self._fs.delete(path)
+        if not self._fs.list_names(self.work):
+            self._fs.delete(self.work)

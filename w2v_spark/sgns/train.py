@@ -1,9 +1,12 @@
 """The training loop: the model's start and its epochs, one after the other, with checkpoints and
 resume, over the packed corpus (:mod:`w2v_spark.corpus.pack`).
- Stratified training keeps the model on the executors, in
-files on the run's storage (:mod:`w2v_spark.sgns.resident_epochs`), except in local mode when
-the master runs every trainer at once (:mod:`w2v_spark.sgns.gang`); averaging
-(:mod:`w2v_spark.sgns.averaging`) and one partition keep it on the driver between epochs.
+
+Stratified training keeps the model on the executors, in files on the run's storage
+(:mod:`w2v_spark.sgns.resident_epochs`), on every master; in a classic session's local mode
+``debug.local_gang`` trains every trainer at once as one gang instead (:mod:`w2v_spark.sgns.gang`,
+the same bits; it did not pay, session 18); averaging
+(:mod:`w2v_spark.sgns.averaging`) and one partition keep it on the driver between epochs. Every
+path but the gang runs in a Spark Connect session too.
 """
 
 from __future__ import annotations
@@ -104,14 +107,14 @@ def _local(spark):
 
 def model_on_executors(spark, config: SgnsConfig, partitions: int,
                        debug: DebugConfig | None = None) -> bool:
-    """Whether training keeps the model on the executors: stratified, several partitions, and
-    not a local master that runs every trainer at once (unless ``debug.model_on_executors``;
-    over Spark Connect, always)."""
+    """Whether training keeps the model on the executors: stratified with several partitions,
+    unless ``debug.local_gang`` asks a classic local master that runs every trainer at once to
+    train them as one gang."""
     if config.resolved_partition_mode() != "stratified" or partitions < 2:
         return False
     local = _local(spark)
-    return (local is None or partitions > local.slots
-            or (debug is not None and debug.model_on_executors))
+    gang = debug is not None and debug.local_gang and local is not None
+    return not (gang and partitions <= local.slots)
 
 
 def threads_per_trainer(spark: SparkSession, config: SgnsConfig) -> int:
