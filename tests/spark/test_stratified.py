@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.corpus import write_topic_corpus
+from w2v_spark.corpus.pack import pack_corpus
 from w2v_spark.corpus.tokenize import tokenize
 from w2v_spark.corpus.vocab import build_vocab, count_words
 from w2v_spark.sgns.gang import GangEpochs
@@ -28,7 +29,6 @@ from w2v_spark.sgns.sampling import build_noise_table
 from w2v_spark.sgns.slices import read_all
 from w2v_spark.sgns.strata import Deal, assign_buckets
 from w2v_spark.sgns.stratum import round_documents
-from w2v_spark.corpus.pack import pack_corpus
 from w2v_spark.sgns.train import initial_model
 from w2v_spark.spark.files import FileSystem
 from w2v_spark.spark.session import LocalMaster
