@@ -114,8 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     neighbors.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
     for job in (train, ppmi, neighbors):
         job.add_argument("--remote", metavar="sc://HOST:PORT",
-                         help="run on this Spark Connect server (default: SPARK_REMOTE when set; "
-                         "neighbors only, for now: train and ppmi refuse it)")
+                         help="run on this Spark Connect server (default: SPARK_REMOTE when set); "
+                         "--output must be a path both this machine and the server reach")
 
     report = commands.add_parser("report", help="self-contained HTML report of a run → DIR/report/")
     report.add_argument("--run", required=True, help="run directory")
