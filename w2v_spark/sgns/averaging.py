@@ -71,7 +71,7 @@ class AveragingEpochs:
         """Returns ``(raw words, trained words, pairs, loss)``; updates ``syn0``/``syn1`` in
         place. (``ahead`` is ignored: every task needs the model.)"""
         with split("broadcast"):
-            model = Shared(self._spark, (syn0, syn1), self._work or "")
+            model = Shared(self._spark, (syn0, syn1), self._work)
         try:
             with split("train"):
                 task = functools.partial(_average_partition, model=model, tables=self._tables,

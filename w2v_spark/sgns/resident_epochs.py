@@ -209,10 +209,10 @@ class ResidentEpochs:
                     cut = self._corpus.frame.mapInArrow(functools.partial(
                         _cut, deals=deals, epoch=epoch, tables=self._tables, plan=plan,
                         directory=blocks), _CUT_DDL).collect()
-                if sorted(row["partition"] for row in cut) != list(range(self._corpus.partitions)):
-                    raise RuntimeError(f"the cut of epoch {epoch + 1} read partitions "
-                                       f"{sorted(row['partition'] for row in cut)}, expected "
-                                       f"0..{self._corpus.partitions - 1}")
+                read = sorted(row["partition"] for row in cut)
+                if read != list(range(self._corpus.partitions)):
+                    raise RuntimeError(f"the cut of epoch {epoch + 1} read partitions {read}, "
+                                       f"expected 0..{self._corpus.partitions - 1}")
             with split("train"):
                 for stage in range(stages):
                     round_index, stratum = divmod(stage, parts)

@@ -210,7 +210,7 @@ def train_sgns(
     if shared_root is None and is_connect(spark):
         raise ConfigError("training over Spark Connect needs a directory that every executor "
                           "reaches (the run's output, or spark.checkpoint.dir)")
-    broadcast_tables = Shared(spark, tables, shared_root or tempfile.gettempdir())
+    broadcast_tables = Shared(spark, tables, shared_root)
     try:
         if resident:
             return _train_resident(spark, corpus, broadcast_tables, table=tables, config=config,
