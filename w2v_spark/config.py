@@ -38,6 +38,10 @@ RETIRED_KEYS = {
                            "cache; README, \"JVM start-up\", shows how to pass one yourself",
     "spark.training_jit": "the JVM's compilers are left alone now (the C1-only directive gained "
                           "< 5 % and changed the whole JVM of a session it joined)",
+    "debug.local_gang": "stratified training keeps the model on the executors on every master; "
+                        "the local gang of barrier tasks did not pay (BENCHMARKS.md, session 18)",
+    "debug.model_on_executors": "the model stays on the executors whenever training is "
+                                "stratified over several partitions",
 }
 
 
@@ -327,17 +331,10 @@ class OutputConfig:
 
 @dataclass(frozen=True)
 class DebugConfig:
-    """``[debug]``: fault injection for reliability tests, and a switch for benchmarks. Leave
-    empty in production."""
+    """``[debug]``: fault injection for reliability tests. Leave empty in production."""
 
     fail_task_once: str = ""
     fail_after_epoch: int = 0
-    #: In a classic session's local mode, train a stratified epoch as one gang of barrier tasks
-    #: on a model file when the master runs every trainer at once (the same bits). Off: the
-    #: model stays on the executors, as on a cluster and over Spark Connect; the gang did not
-    #: pay (bench-en, local[2], session 18: 51.3 s with it, 51.1 s without, four alternating
-    #: pairs).
-    local_gang: bool = False
 
     def __post_init__(self):
         if self.fail_task_once:

@@ -416,7 +416,7 @@ def _train_sgns(spark, config: JobConfig, corpus: Corpus, output: Output, prefix
     resources = check_memory(len(corpus.words), config.sgns.vector_size, conf,
                              tasks_per_executor=int(conf.get("spark.executor.cores", "1")),
                              on_executors_of=partitions if model_on_executors(
-                                 spark, config.sgns, partitions, config.debug) else 0)
+                                 config.sgns, partitions) else 0)
     with timer("encode"):
         describe(spark, "sgns: encoding and caching the corpus")
         packed = pack_corpus(corpus.documents, corpus.words, partitions,

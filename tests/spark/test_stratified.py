@@ -14,7 +14,6 @@ from tests.corpus import write_topic_corpus
 from w2v_spark.corpus.pack import pack_corpus
 from w2v_spark.corpus.tokenize import tokenize
 from w2v_spark.corpus.vocab import build_vocab, count_words
-from w2v_spark.sgns.gang import GangEpochs
 from w2v_spark.sgns.kernel import (
     TrainSettings,
     Windows,
@@ -31,7 +30,6 @@ from w2v_spark.sgns.strata import Deal, assign_buckets
 from w2v_spark.sgns.stratum import round_documents
 from w2v_spark.sgns.train import initial_model
 from w2v_spark.spark.files import FileSystem
-from w2v_spark.spark.session import LocalMaster
 
 pytestmark = pytest.mark.spark
 
@@ -142,18 +140,16 @@ def _packed(spark, tmp_path, write_corpus, partitions):
 
 # A vocabulary of 3 words on 4 partitions leaves a bucket empty in every round: its trainer holds
 # empty slices and still has to pass them on. The topic corpus is cut 256 tokens at a time: a
-# trainer's block is put together from many pieces, from every partition. The 3- and
-# 4-partition cases keep the model on the executors (slice files, a job per stratum: a cluster,
-# or a local master with fewer task slots than trainers). With 2 partitions the local master
-# runs every trainer at once: the epoch is one barrier stage, its trainers waiting for each
-# other between strata, the model in a file on the driver's machine.
-@pytest.mark.parametrize(("write_corpus", "partitions", "slice_tokens", "mode"), [
-    (_topics, 3, 256, "resident"),
-    (_three_word_corpus, 4, EpochPlan.slice_tokens, "resident"),
-    (_topics, 2, 256, "gang"),
-], ids=["topics-3-resident", "fewer-words-than-partitions-resident", "topics-2-gang"])
+# trainer's block is put together from many pieces, from every partition. The model stays on the
+# executors (slice files, a job per stratum) whether the master runs every trainer at once
+# (2 partitions at local[2]) or not (3 and 4).
+@pytest.mark.parametrize(("write_corpus", "partitions", "slice_tokens"), [
+    (_topics, 2, 256),
+    (_topics, 3, 256),
+    (_three_word_corpus, 4, EpochPlan.slice_tokens),
+], ids=["topics-2", "topics-3", "fewer-words-than-partitions"])
 def test_spark_stratified_epoch_equals_reference(spark, tmp_path, write_corpus, partitions,
-                                                 slice_tokens, mode):
+                                                 slice_tokens):
     words, counts, tables, corpus = _packed(spark, tmp_path, write_corpus, partitions)
     parts = corpus.collect()
     assert len(parts) == partitions and sum(p[0].shape[0] for p in parts) == counts.sum()
@@ -165,48 +161,38 @@ def test_spark_stratified_epoch_equals_reference(spark, tmp_path, write_corpus, 
     plans = [EpochPlan(settings=settings, seed=3, epoch=epoch, epochs=2, partitions=partitions,
                        rounds=2, slice_tokens=slice_tokens) for epoch in range(2)]
     work = tmp_path / "work"
-    if mode == "gang":
-        runner = GangEpochs(spark.sparkContext, corpus.rdd(), broadcast_tables,
-                            local=LocalMaster(slots=2, attempts=1), work=str(work))  # local[2]
-    else:
-        runner = ResidentEpochs(
-            spark, corpus, broadcast_tables, work=str(work), vocab_size=len(words), dim=12,
-            seed=3, plan_of=lambda e: plans[e] if e < len(plans) else None,
-            mass=tables.counts * tables.keep_probability)
-        runner.start(0)
+    runner = ResidentEpochs(
+        spark, corpus, broadcast_tables, work=str(work), vocab_size=len(words), dim=12,
+        seed=3, plan_of=lambda e: plans[e] if e < len(plans) else None,
+        mass=tables.counts * tables.keep_probability)
+    runner.start(0)
     for epoch, plan in enumerate(plans):
-        split = Split()
-        if mode == "gang":
-            ahead = plans[epoch + 1] if epoch + 1 < len(plans) else None
-            raw, kept, pairs, loss = runner.run(syn0, syn1, plan, split, ahead=ahead)
-        else:
-            raw, kept, pairs, loss, finite = runner.run(plan, split)
-            assert finite
-            runner.forget(keep=runner.directory)  # as train_sgns does without checkpoints
-            # Only the model after this epoch is left: the blocks and every stratum's slices
-            # went as soon as they had been read.
-            assert sorted(os.listdir(work)) == [f"epoch={epoch + 1}"]
-            assert len(os.listdir(work / f"epoch={epoch + 1}")) == partitions
+        raw, kept, pairs, loss, finite = runner.run(plan, Split())
+        assert finite
+        runner.forget(keep=runner.directory)  # as train_sgns does without checkpoints
+        # Only the model after this epoch is left: the blocks and every stratum's slices went
+        # as soon as they had been read.
+        assert sorted(os.listdir(work)) == [f"epoch={epoch + 1}"]
+        assert len(os.listdir(work / f"epoch={epoch + 1}")) == partitions
         expected, most_slices = _reference_epoch(parts, ref0, ref1, tables, plan)
         # Small slices: every block arrives in many pieces, from every partition.
         assert (most_slices >= 2 * partitions) == (slice_tokens < 1000)
         assert (raw, kept, pairs, loss) == (expected[0], expected[1], expected[2], expected[3])
         assert raw == counts.sum() and 0 < kept <= raw and pairs > kept and np.isfinite(loss)
-    if mode != "gang":
-        syn0 = runner.vectors()
-        syn1 = read_all(FileSystem(runner.directory),
-                        [f"{runner.directory}/part-{t:05d}.bin" for t in range(partitions)],
-                        len(words), 12)[1]
-        # The executors write the embeddings: one file per trainer, ids in order across them.
-        out = tmp_path / "embeddings"
-        assert runner.write_embeddings(words, counts, str(out)) == len(words)
-        files = sorted(p.name for p in out.iterdir())
-        assert files == ["_SUCCESS"] + [f"part-{t:05d}.snappy.parquet" for t in range(partitions)]
-        table = pq.read_table(out)
-        assert table.column("id").to_pylist() == list(range(len(words)))
-        assert table.column("word").to_pylist() == words
-        np.testing.assert_array_equal(np.stack(table.column("vector").to_numpy(
-            zero_copy_only=False)), ref0)
+    syn0 = runner.vectors()
+    syn1 = read_all(FileSystem(runner.directory),
+                    [f"{runner.directory}/part-{t:05d}.bin" for t in range(partitions)],
+                    len(words), 12)[1]
+    # The executors write the embeddings: one file per trainer, ids in order across them.
+    out = tmp_path / "embeddings"
+    assert runner.write_embeddings(words, counts, str(out)) == len(words)
+    files = sorted(p.name for p in out.iterdir())
+    assert files == ["_SUCCESS"] + [f"part-{t:05d}.snappy.parquet" for t in range(partitions)]
+    table = pq.read_table(out)
+    assert table.column("id").to_pylist() == list(range(len(words)))
+    assert table.column("word").to_pylist() == words
+    np.testing.assert_array_equal(np.stack(table.column("vector").to_numpy(
+        zero_copy_only=False)), ref0)
     runner.close()
     assert not work.exists() or not [p for p in work.iterdir() if not p.name.startswith("epoch=")]
     broadcast_tables.destroy()

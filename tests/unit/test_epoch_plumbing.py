@@ -1,10 +1,8 @@
-"""What a stratified epoch does around the kernel, without a JVM: the block files, the local
-gang's shared model and barrier, and the worker heap's garbage collection."""
+"""What a stratified epoch does around the kernel, without a JVM: the block files and the worker
+heap's garbage collection."""
 
 import gc
 import os
-import threading
-import time
 import tracemalloc
 
 import numpy as np
@@ -15,69 +13,8 @@ from w2v_spark.sgns.kernel import TrainSettings, Windows
 from w2v_spark.sgns.plan import EpochPlan, Tables
 from w2v_spark.sgns.slices import read_block, write_blocks
 from w2v_spark.sgns.strata import Deal, assign_buckets, unpack_block
-from w2v_spark.sgns.stratum import FileBarrier, SharedModel, cut_blocks, cut_task
+from w2v_spark.sgns.stratum import cut_blocks, cut_task
 from w2v_spark.spark.files import FileSystem
-
-
-def test_a_gang_reads_the_start_once_and_then_trains_one_copy(tmp_path):
-    # A gang's failure reruns the whole epoch: copy 0 keeps the epoch's start throughout.
-    rng = np.random.default_rng(1)
-    syn0, syn1 = rng.random((20, 4), dtype=np.float32), rng.random((20, 4), dtype=np.float32)
-    model = SharedModel(str(tmp_path)).write(syn0, syn1)
-    inode = os.stat(model.path).st_ino
-    start = model.buffer(0)
-    assert isinstance(start, np.memmap) and not start.flags.writeable
-    del start
-    # Two trainers: disjoint rows that together cover both matrices, in every stratum.
-    halves = (np.arange(0, 20, 2), np.arange(1, 20, 2))
-    for stage in range(3):
-        for input_rows, output_rows in (halves, halves[::-1]):
-            taken0, taken1 = model.take(stage, (input_rows, output_rows))
-            np.testing.assert_array_equal(taken0, syn0[input_rows] + stage)  # the last write
-            model.put(stage, (input_rows, output_rows), (taken0 + 1, taken1 * 2))
-        np.testing.assert_array_equal(model.buffer(0)[0], syn0)
-    np.testing.assert_array_equal(model.trained()[0], syn0 + 3)
-    np.testing.assert_array_equal(model.trained()[1], syn1 * 8)
-
-    # The next epoch's model goes into the same file (same inode: its pages are reused).
-    model = SharedModel(str(tmp_path)).write(syn0 * 3, syn1 * 3)
-    assert os.stat(model.path).st_ino == inode
-    np.testing.assert_array_equal(model.buffer(0)[1], syn1 * 3)
-    # Another shape (a resumed run with another vocabulary, say) replaces the file.
-    model = SharedModel(str(tmp_path)).write(syn0[:10], syn1[:10])
-    assert model.buffer(0).shape == (2, 10, 4)
-
-
-def test_file_barrier_lets_no_party_through_before_all_have_arrived(tmp_path):
-    parties, rounds = 3, 6
-    events, lock = [], threading.Lock()
-
-    def party(index):
-        barrier = FileBarrier(str(tmp_path / "barrier"), parties)
-        jitter = np.random.default_rng(index)
-        try:
-            for round_index in range(rounds):
-                time.sleep(jitter.uniform(0, 0.02))  # arrive in a different order every round
-                with lock:
-                    events.append(("arrive", round_index, index))
-                barrier.wait()
-                with lock:
-                    events.append(("leave", round_index, index))
-        finally:
-            barrier.close()
-
-    threads = [threading.Thread(target=party, args=(index,)) for index in range(parties)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    assert not any(thread.is_alive() for thread in threads)
-    assert len(events) == 2 * parties * rounds
-    for round_index in range(rounds):
-        arrived = [i for i, e in enumerate(events) if e[:2] == ("arrive", round_index)]
-        left = [i for i, e in enumerate(events) if e[:2] == ("leave", round_index)]
-        assert len(arrived) == len(left) == parties and max(arrived) < min(left)
-    assert (tmp_path / "barrier").stat().st_size == parties * rounds  # one byte per arrival
 
 
 class _Held:

@@ -40,7 +40,7 @@ def test_the_training_tasks_modules_import_neither_scipy_sparse_nor_parquet():
     # A Python worker imports these to run the stratified epoch's tasks; scipy.sparse (the NumPy
     # kernel's scatter-add) and the package's Embeddings (PyArrow's Parquet, pyspark.sql) would
     # add 150 ms to every worker's first task.
-    probe = ("import sys, w2v_spark.sgns.gang, w2v_spark.sgns.resident_epochs, w2v_spark.sgns.kernel_numba; "
+    probe = ("import sys, w2v_spark.sgns.resident, w2v_spark.sgns.resident_epochs, w2v_spark.sgns.kernel_numba; "
              "print(sorted(m for m in ('scipy.sparse', 'pyarrow.parquet', 'w2v_spark.vectors.embeddings') "
              "if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,

@@ -4,8 +4,7 @@ Each training partition's documents, in a fixed order, become ``(ids, offsets)``
 bounded size (:mod:`w2v_spark.corpus.packed`). The records are a DataFrame (``ids binary,
 offsets binary``, one row per record), persisted on the executors' disks, so that the same
 cached corpus serves a classic session and a Spark Connect session. A task that trains reads its
-partition's records in order (:func:`partition_records`); the local gang, which runs barrier
-stages, reads them as an RDD (:meth:`PackedCorpus.rdd`, classic sessions only).
+partition's records in order (:func:`partition_records`).
 """
 
 from __future__ import annotations
@@ -113,15 +112,6 @@ class PackedCorpus:
             found = 0 if row["last"] is None else row["last"] + 1
             raise ValueError(f"pack_corpus: expected {self.partitions} partitions, got {found}")
         return int(row["id_bytes"] or 0) // 4, int(row["offset_bytes"] or 0) // 8 - row["records"]
-
-    def rdd(self):
-        """The records as an RDD of ``(ids, offsets)`` arrays, ``partitions`` partitions, read
-        from the cache (classic sessions only: the local gang's barrier stages need an RDD)."""
-        records = self.frame.rdd.map(_arrays)
-        if records.getNumPartitions() != self.partitions:
-            raise ValueError(f"pack_corpus: expected {self.partitions} partitions, got "
-                             f"{records.getNumPartitions()}")
-        return records
 
     def collect(self) -> list[tuple[np.ndarray, np.ndarray]]:
         """Every record, in partition order (on the driver: small corpora and tests only)."""

@@ -86,6 +86,3 @@ class AveragingEpochs:
             merge_updates(syn0, [r[2] for r in results])
             merge_updates(syn1, [r[3] for r in results])
         return tuple(sum(r[1][i] for r in results) for i in range(4))
-
-    def close(self) -> None:
-        pass

@@ -108,16 +108,11 @@ def freeze_worker_heap() -> None:
     gc.freeze()
 
 
-def inject_failure(plan: EpochPlan, partition: int, job_attempt: int | None = None) -> None:
+def inject_failure(plan: EpochPlan, partition: int) -> None:
     """``[debug] fail_task_once``: the first attempt of this task exits its Python worker hard,
-    as an executor lost to the OOM killer would; Spark then retries it. With ``job_attempt`` (a
-    trainer of the gang path, which the driver retries as a whole job): the job's first attempt."""
+    as an executor lost to the OOM killer would; Spark then retries it."""
     if plan.fail_task_once != (plan.epoch + 1, partition):
         return
-    if job_attempt is None:
-        context = TaskContext.get()
-        first = context is not None and context.attemptNumber() == 0
-    else:
-        first = job_attempt == 0
-    if first:
+    context = TaskContext.get()
+    if context is not None and context.attemptNumber() == 0:
         os._exit(17)

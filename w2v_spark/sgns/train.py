@@ -2,19 +2,15 @@
 resume, over the packed corpus (:mod:`w2v_spark.corpus.pack`).
 
 Stratified training keeps the model on the executors, in files on the run's storage
-(:mod:`w2v_spark.sgns.resident_epochs`), on every master; in a classic session's local mode
-``debug.local_gang`` trains every trainer at once as one gang instead (:mod:`w2v_spark.sgns.gang`,
-the same bits; it did not pay, session 18); averaging
-(:mod:`w2v_spark.sgns.averaging`) and one partition keep it on the driver between epochs. Every
-path but the gang runs in a Spark Connect session too.
+(:mod:`w2v_spark.sgns.resident_epochs`), on every master; averaging
+(:mod:`w2v_spark.sgns.averaging`) and one partition keep it on the driver between epochs. Both
+run in a Spark Connect session too.
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
-import os
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -28,14 +24,12 @@ from w2v_spark.corpus.pack import PackedCorpus
 from w2v_spark.errors import ConfigError, TrainingError
 from w2v_spark.sgns.averaging import AveragingEpochs
 from w2v_spark.sgns.checkpoint import Checkpoints
-from w2v_spark.sgns.gang import GangEpochs
 from w2v_spark.sgns.kernel import TrainSettings
 from w2v_spark.sgns.plan import EpochPlan, Split, Tables
 from w2v_spark.sgns.resident_epochs import ResidentEpochs
 from w2v_spark.sgns.slices import IdRanges, initial_rows
-from w2v_spark.spark.context import Shared, conf_of, describe, is_connect, master_of
+from w2v_spark.spark.context import Shared, describe, is_connect
 from w2v_spark.spark.files import FileSystem
-from w2v_spark.spark.session import local_master
 from w2v_spark.vectors.word2vec_format import embeddings_part
 
 log = logging.getLogger(__name__)
@@ -95,26 +89,9 @@ class TrainedModel:
             self.resident.close()
 
 
-def _local(spark):
-    """The local master of a classic session (None on a cluster, and over Spark Connect, where
-    the executors are the server's)."""
-    if is_connect(spark):
-        return None
-    # local[*]: the cores of this machine, where the driver and its executors run.
-    return local_master(master_of(spark), conf_of(spark),
-                        cores=lambda: len(os.sched_getaffinity(0)))
-
-
-def model_on_executors(spark, config: SgnsConfig, partitions: int,
-                       debug: DebugConfig | None = None) -> bool:
-    """Whether training keeps the model on the executors: stratified with several partitions,
-    unless ``debug.local_gang`` asks a classic local master that runs every trainer at once to
-    train them as one gang."""
-    if config.resolved_partition_mode() != "stratified" or partitions < 2:
-        return False
-    local = _local(spark)
-    gang = debug is not None and debug.local_gang and local is not None
-    return not (gang and partitions <= local.slots)
+def model_on_executors(config: SgnsConfig, partitions: int) -> bool:
+    """Whether training keeps the model on the executors: stratified with several partitions."""
+    return config.resolved_partition_mode() == "stratified" and partitions >= 2
 
 
 def threads_per_trainer(spark: SparkSession, config: SgnsConfig) -> int:
@@ -155,8 +132,7 @@ def train_sgns(
     ``config.resolved_partition_mode()`` picks stratified training or
     :class:`~w2v_spark.sgns.averaging.AveragingEpochs`. Stratified training keeps the model on
     the executors (:class:`~w2v_spark.sgns.resident_epochs.ResidentEpochs`, files under
-    ``work``, or under ``checkpoints.root``), except in local mode when the master runs every
-    trainer at once (:class:`~w2v_spark.sgns.gang.GangEpochs`).
+    ``work``, or under ``checkpoints.root``).
 
     With ``checkpoints`` the model is saved after every epoch (the driver's copy in the
     background: call ``checkpoints.wait()`` before relying on the last one); with ``resume``
@@ -187,8 +163,7 @@ def train_sgns(
     config.check_partitions(partitions)
     mode = config.resolved_partition_mode()
     stratified = mode == "stratified" and partitions > 1
-    local = _local(spark)
-    resident = model_on_executors(spark, config, partitions, debug)
+    resident = model_on_executors(config, partitions)
     log.info("training with the %s kernel, %s, %d thread%s per partition%s", settings.kernel,
              f"{partitions} partitions, {mode}" if partitions > 1 else "1 partition",
              settings.threads, "" if settings.threads == 1 else "s",
@@ -216,39 +191,15 @@ def train_sgns(
             return _train_resident(spark, corpus, broadcast_tables, table=tables, config=config,
                                    plan_of=plan_of, checkpoints=checkpoints, resume=resume,
                                    debug=debug, work=work)
-        runner = (GangEpochs(spark.sparkContext, corpus.rdd(), broadcast_tables, local=local,
-                             work=_local_directory(checkpoints, work))
-                  if stratified and local is not None
-                  else AveragingEpochs(spark, corpus, broadcast_tables, work=shared_root))
-        trained = False
-        try:
-            syn0, reports = _train_on_driver(spark, runner, vocab_size=vocab_size, config=config,
-                                             plan_of=plan_of,
-                                             checkpoints=checkpoints, resume=resume, debug=debug)
-            trained = True
-        finally:
-            if trained and checkpoints is not None and isinstance(runner, GangEpochs):
-                # The last epoch's checkpoint may still be being written beside the gang's
-                # files (Checkpoints.save_in_background): their directory is left to the
-                # pipeline, which waits for it, then removes it. Removing it here raced with
-                # that thread's makedirs ("No such file or directory: .epoch=1.partial").
-                runner.close(keep_work=True)
-            else:
-                runner.close()  # after a failure _train_on_driver has waited for the checkpoint
+        runner = AveragingEpochs(spark, corpus, broadcast_tables, work=shared_root)
+        syn0, reports = _train_on_driver(spark, runner, vocab_size=vocab_size, config=config,
+                                         plan_of=plan_of, checkpoints=checkpoints, resume=resume,
+                                         debug=debug)
         return TrainedModel(vectors=syn0), reports
     finally:
         broadcast_tables.destroy()
         if not resident and checkpoints is None and work is not None:
             FileSystem(work).delete(work)  # the run's alone; it held what was shared as files
-
-
-def _local_directory(checkpoints: Checkpoints | None, work: str | None) -> str:
-    """Where a gang of local trainers keeps its files: the run's work directory when it is on
-    the driver's disk, else a temporary directory."""
-    for candidate in (checkpoints.root if checkpoints is not None else None, work):
-        if candidate is not None and FileSystem(candidate).local:
-            return FileSystem(candidate).os_path(candidate)
-    return tempfile.gettempdir()
 
 
 class _Progress:
@@ -290,7 +241,7 @@ class _Progress:
 
 
 def _train_on_driver(spark, runner, *, vocab_size, config, plan_of, checkpoints, resume, debug):
-    """Epochs whose model is on the driver between them (averaging, and the local gang)."""
+    """Epochs whose model is on the driver between them (averaging, one partition)."""
     syn0, syn1 = initial_model(vocab_size, config.vector_size, config.seed)
     reports: list[EpochReport] = []
     first_epoch = 0

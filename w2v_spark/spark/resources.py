@@ -2,11 +2,10 @@
 
 SGNS keeps two ``vocab × dim`` float32 matrices. Where they live during an epoch:
 
-* stratified training with the model on the executors (a cluster; a local master with fewer
-  task slots than partitions): in slice files on the run's storage; each task's Python worker
+* stratified training over several partitions, on every master: in slice files on the run's storage; each task's Python worker
   holds its two slices, ≈ 2/P of the model, and reads as much again, ≈ 4/P in all. The driver
   holds O(vocabulary) tables only, and nothing of the model.
-* everywhere else (averaging, one partition, the local gang), the model is on the driver
+* everywhere else (averaging, one partition), the model is on the driver
   between epochs:
 
   * driver JVM (``spark.driver.memory``): the broadcast of both matrices is stored in its block

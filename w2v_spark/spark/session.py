@@ -7,9 +7,8 @@ import os
 import re
 import shlex
 import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import pyspark
@@ -93,35 +92,6 @@ def local_workers_python(spark: SparkSession) -> Iterator[None]:
         yield
     finally:
         context.pythonExec = found
-
-
-@dataclass(frozen=True)
-class LocalMaster:
-    """A local master's task slots (tasks it runs at once) and attempts per task."""
-
-    slots: int
-    attempts: int
-
-
-_LOCAL = re.compile(r"local(?:\[\s*(\d+|\*)\s*(?:,\s*(\d+)\s*)?\])?")
-_LOCAL_CLUSTER = re.compile(r"local-cluster\[\s*(\d+)\s*,\s*(\d+)\s*,\s*\d+\s*\]")
-
-
-def local_master(master: str, conf: dict[str, str], cores: Callable[[], int]) -> LocalMaster | None:
-    """What a local ``master`` runs, as Spark reads it: ``local`` one task at a time,
-    ``local[N]`` / ``local[*]`` ``N`` / ``cores()`` tasks, each tried once; ``local[N, F]`` tried
-    ``F`` times; ``local-cluster[W, C, M]`` ``W × C`` tasks tried ``spark.task.maxFailures``
-    times. Slots count ``spark.task.cpus`` cores per task. ``None`` for any other master."""
-    task_cpus = int(conf.get("spark.task.cpus", "1"))
-    if match := _LOCAL.fullmatch(master):
-        threads, attempts = match.groups()
-        cores_used = 1 if threads is None else cores() if threads == "*" else int(threads)
-        return LocalMaster(slots=cores_used // task_cpus, attempts=max(1, int(attempts or 1)))
-    if match := _LOCAL_CLUSTER.fullmatch(master):
-        workers, cores_each = map(int, match.groups())
-        return LocalMaster(slots=workers * (cores_each // task_cpus),
-                           attempts=max(1, int(conf.get("spark.task.maxFailures", "4"))))
-    return None
 
 
 #: Spark SQL settings of ours for every master. ``spark.sql.shuffle.partitions`` stays Spark's
