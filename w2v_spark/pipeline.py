@@ -73,6 +73,7 @@ from w2v_spark.spark.context import (
     cores_of,
     describe,
     job_group,
+    lent_settings,
     master_of,
 )
 from w2v_spark.spark.files import FileSystem, Output, qualify, write_table
@@ -486,8 +487,16 @@ def _train_ppmi_svd(spark, config: JobConfig, corpus: Corpus, output: Output, pr
         log.info("co-occurrence: %d distinct pairs", pair_count)
     with timer("ppmi"):
         describe(spark, "ppmi_svd: PPMI")
-        positive = pairs.transform(ppmi, cds=cfg.cds, shift=cfg.shift).persist(StorageLevel.DISK_ONLY)
-        entry_count = positive.count()
+        # The marginals are O(vocabulary): their shuffles get as many partitions as there are
+        # cores, not the 200 the co-occurrence count needs. Into 200 or fewer partitions a map
+        # task writes a file per partition (Spark's bypass writer, unless a setting turns it off
+        # as ours do in local mode); five such shuffles of the 200 cached partitions made this
+        # stage 4-5 × slower on a Connect server or a cluster with Spark's defaults. The PPMI
+        # table keeps the co-occurrence table's partitions (a broadcast join): the same bits.
+        with lent_settings(spark, {"spark.sql.shuffle.partitions": str(cores_of(spark))}):
+            positive = pairs.transform(ppmi, cds=cfg.cds, shift=cfg.shift) \
+                .persist(StorageLevel.DISK_ONLY)
+            entry_count = positive.count()
         if entry_count == 0:
             raise InputDataError("the PPMI matrix has no positive entry; lower ppmi.shift")
         log.info("PPMI: %d positive entries (%.1f per word)", entry_count, entry_count / vocab_size)

@@ -148,5 +148,6 @@ def pack_corpus(documents: DataFrame, words: Sequence[str] | pa.StringArray, par
             .mapInArrow(lambda batches: _as_records(_pack_batches(batches)), PACKED_SCHEMA)
     # On disk only: held in the JVM's memory, the records of a 300 M-word corpus (650 MB per
     # partition, 16 MB each) exhausted a 1 GB heap; every epoch reads them back from the local
-    # disk (and the OS's page cache).
+    # disk (and the OS's page cache). Writing the cache does not gather a partition either:
+    # Spark closes a cached batch once it holds 4 MB, so every record is a batch of its own.
     return PackedCorpus(packed.persist(StorageLevel.DISK_ONLY), partitions)
