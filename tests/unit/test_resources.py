@@ -117,6 +117,17 @@ def test_a_dead_jvm_is_reported_as_such_even_when_the_last_error_hides_it():
     # A Java error that cannot even say what it is, from a JVM that no longer answers.
     line = memory_failure(RuntimeError("?"), stage=None, conf=LOCAL, local=True, jvm_alive=False)
     assert "died while starting" in line and "spark.driver.memory" in line
+    # The same while the dying JVM still answered the session (fresh clone, session 19: the
+    # JVM was exiting after its OutOfMemoryError).
+    line = memory_failure(_Mute(), stage="input check", conf=LOCAL, local=True, jvm_alive=True)
+    assert line.startswith("the driver's JVM died in the input check stage")
+
+
+class _Mute(Exception):
+    """A Java exception whose JVM is gone: asking for its text raises."""
+
+    def __str__(self):
+        raise ConnectionRefusedError(111, "Connection refused")
 
 
 def test_other_failures_are_not_called_memory():

@@ -113,11 +113,13 @@ def exception_chain(err: BaseException):
         err = err.__cause__ or err.__context__
 
 
-def _text(err: BaseException) -> str:
-    try:  # a Py4JJavaError asks the JVM for its text, and the JVM may be gone
+def _text(err: BaseException) -> str | None:
+    """``err``'s type and text; None when it cannot say (a Py4JJavaError asks the JVM for its
+    text, and the JVM may be gone)."""
+    try:
         return f"{type(err).__name__}: {err}"
     except Exception:  # noqa: BLE001
-        return type(err).__name__
+        return None
 
 
 def memory_failure(err: BaseException, *, stage: str | None, conf: dict[str, str],
@@ -129,10 +131,12 @@ def memory_failure(err: BaseException, *, stage: str | None, conf: dict[str, str
 
     ``conf``: the session's settings as the run started (the JVM may be gone by now);
     ``local``: whether the tasks ran inside the driver's JVM; ``jvm_alive``: whether the driver's
-    JVM still answers (a Java exception raised as it died cannot even say what it was).
+    JVM still answers (a Java exception raised as it died cannot even say what it was, and is
+    taken for a dead JVM too).
     """
     chain = list(exception_chain(err))
-    text = "\n".join(_text(e) for e in chain)
+    texts = [_text(e) for e in chain]
+    text = "\n".join(t for t in texts if t is not None)
     where = f"in the {stage} stage" if stage else "while starting"
     driver = (f"spark.driver.memory (now {conf.get('spark.driver.memory', '1g')}; "
               "--set spark.conf.spark.driver.memory=8g, or spark-submit --driver-memory 8g)")
@@ -152,7 +156,9 @@ def memory_failure(err: BaseException, *, stage: str | None, conf: dict[str, str
                 "give the Python workers more memory (fewer cores per executor, or a larger "
                 "machine)")
         return f"out of memory {where}: a Python worker could not allocate memory; {knob}"
-    if not jvm_alive or "Answer from Java side is empty" in text or any(
+    # An error that cannot say what it is came from a JVM that is gone, or going: the session
+    # may still have answered a moment ago, as the dying JVM had not yet exited.
+    if not jvm_alive or None in texts or "Answer from Java side is empty" in text or any(
             isinstance(e, _JVM_GONE) or type(e).__name__ == "Py4JNetworkError" for e in chain):
         return (f"the driver's JVM died {where} (most often: its heap was exhausted); raise "
                 f"{driver}")
