@@ -4,7 +4,7 @@ and the spark-submit entry points.
 Exit codes: 0 ok, 1 internal error, 2 usage/config, 3 bad input data, 4 output problem,
 5 quality gate failed (``evaluate --require``).
 
-One module (≈ 430 lines): the argument parser of every subcommand and the thin functions that
+One module (≈ 460 lines): the argument parser of every subcommand and the thin functions that
 call the pipeline; what each command does lives in the modules it calls.
 """
 
