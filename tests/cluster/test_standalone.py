@@ -17,7 +17,7 @@ from w2v_spark.cli import main
 
 pytestmark = [pytest.mark.cluster, pytest.mark.spark]
 
-RUN = ["--set", "vocab.min_count=2", "--set", "sgns.vector_size=16", "--set", "sgns.epochs=6",
+RUN = ["--set", "vocab.min_count=2", "--set", "sgns.vector_size=16", "--set", "sgns.epochs=4",
        "--set", "sgns.window=3", "--set", "spark.partitions=2", "--set", "output.word2vec_text=false"]
 
 
@@ -81,7 +81,7 @@ def test_losing_a_worker_mid_training_changes_nothing(cluster, corpus, local_res
     killed = []
 
     def kill_after_first_epoch(line, proc):
-        if not killed and "epoch 1/6:" in line:
+        if not killed and "epoch 1/4:" in line:
             cluster.kill_worker(1)  # SIGKILL the worker JVM, its executor and Python workers
             killed.append(line)
 
