@@ -162,7 +162,7 @@ def train_sgns(
         )
     config.check_partitions(partitions)
     mode = config.resolved_partition_mode()
-    stratified = mode == "stratified" and partitions > 1
+    # Stratified over several partitions is exactly when the model stays on the executors.
     resident = model_on_executors(config, partitions)
     log.info("training with the %s kernel, %s, %d thread%s per partition%s", settings.kernel,
              f"{partitions} partitions, {mode}" if partitions > 1 else "1 partition",
@@ -178,7 +178,7 @@ def train_sgns(
             return None
         return EpochPlan(settings=settings, seed=config.seed, epoch=epoch,
                          epochs=config.epochs, partitions=partitions,
-                         rounds=config.rounds(partitions) if stratified else 1,
+                         rounds=config.rounds(partitions) if resident else 1,
                          fail_task_once=debug.failing_task())
 
     shared_root = checkpoints.root if checkpoints is not None else work
