@@ -43,7 +43,12 @@ from w2v_spark.corpus.tokenize import tokenize
 from w2v_spark.corpus.vocab import build_vocab, count_words, in_id_order
 from w2v_spark.count.cooccurrence import cooccurrence
 from w2v_spark.count.ppmi import ppmi
-from w2v_spark.count.svd import randomized_svd, sparse_blocks, word_vectors
+from w2v_spark.count.svd import (
+    factor_width,
+    randomized_svd,
+    sparse_blocks,
+    word_vectors,
+)
 from w2v_spark.errors import (
     ConfigError,
     InputDataError,
@@ -511,16 +516,16 @@ def _train_ppmi_svd(spark, config: JobConfig, corpus: Corpus, output: Output, pr
         shape = (vocab_size, vocab_size)
         # Over Spark Connect the dense factors reach the tasks as files here (deleted below).
         work = output.path(f"{prefix}.svd")
-        matrix = sparse_blocks(positive, shape, config.spark.partitions, entry_count=entry_count,
-                               work=work)
+        rank = min(cfg.vector_size, vocab_size)
+        width = factor_width(shape, rank, cfg.oversample)
+        matrix = sparse_blocks(positive, shape, config.spark.partitions, width=width, work=work)
         transposed = sparse_blocks(positive.select("context_id", "word_id", "ppmi"), shape,
-                                   config.spark.partitions, entry_count=entry_count, work=work)
+                                   config.spark.partitions, width=width, work=work)
         # Materialise both, then free the tables: the SVD needs the memory and disk.
         matrix.count()
         transposed.count()
         positive.unpersist()
         pairs.unpersist()
-        rank = min(cfg.vector_size, vocab_size)
         u, singular, _ = randomized_svd(
             matrix, transposed, rank, oversample=cfg.oversample,
             power_iterations=cfg.power_iterations, seed=cfg.seed,

@@ -9,7 +9,12 @@ from pyspark.sql.types import DoubleType, IntegerType, StructField, StructType
 
 from w2v_spark.count.cooccurrence import cooccurrence, distance_weights
 from w2v_spark.count.ppmi import ppmi
-from w2v_spark.count.svd import randomized_svd, sparse_blocks, word_vectors
+from w2v_spark.count.svd import (
+    factor_width,
+    randomized_svd,
+    sparse_blocks,
+    word_vectors,
+)
 from w2v_spark.schemas import COOCCURRENCE, ENCODED
 
 pytestmark = pytest.mark.spark
@@ -179,18 +184,18 @@ def _sparse_frame(spark, dense):
     return spark.createDataFrame(entries, MATRIX).repartition(3)
 
 
-def _both(spark, dense, partitions=2, **options):
-    """``dense`` as row blocks of A and of Aᵀ."""
+def _both(spark, dense, width, partitions=2):
+    """``dense`` as row blocks of A and of Aᵀ, for products with ``width`` columns."""
     frame = _sparse_frame(spark, dense)
-    return (sparse_blocks(frame, dense.shape, partitions, **options),
+    return (sparse_blocks(frame, dense.shape, partitions, width=width),
             sparse_blocks(frame.select("col", "row", "value"), dense.shape[::-1], partitions,
-                          **options))
+                          width=width))
 
 
 def test_svd_equals_numpy_up_to_sign(spark):
     rng = np.random.default_rng(3)
     dense = rng.random((30, 24)) * (rng.random((30, 24)) < 0.3)
-    matrix, transposed = _both(spark, dense)
+    matrix, transposed = _both(spark, dense, factor_width(dense.shape, 6, 20))
     u, s, vt = randomized_svd(matrix, transposed, rank=6, oversample=20, power_iterations=2, seed=5)
     matrix.unpersist()
     transposed.unpersist()
@@ -208,7 +213,7 @@ def test_svd_of_a_large_sparse_matrix_finds_the_top_of_the_spectrum(spark):
     signal = rng.standard_normal((n, 5)) @ np.diag([50, 40, 30, 20, 10]) @ rng.standard_normal((5, n)) / n
     noise = rng.random((n, n)) * (rng.random((n, n)) < 0.02)
     dense = signal * (rng.random((n, n)) < 0.5) + noise
-    matrix, transposed = _both(spark, dense)
+    matrix, transposed = _both(spark, dense, factor_width(dense.shape, 5, 10))
     found = {q: randomized_svd(matrix, transposed, rank=5, oversample=10, power_iterations=q, seed=1)
              for q in (0, 4)}
     matrix.unpersist()
@@ -231,26 +236,37 @@ def test_word_vectors_weight_the_singular_values():
     assert word_vectors(u, np.array([4.0, 9.0]), 0.5).dtype == np.float32
 
 
-def test_row_blocks_cover_the_matrix_in_bounded_ranges_and_products_do_not_depend_on_the_cut(spark):
-    # Cut into many row ranges (block_entries 40) or few (2 partitions), A @ X has the same bits:
+def test_row_blocks_hold_bounded_bytes_and_products_do_not_depend_on_the_cut(spark):
+    # Rows as the PPMI matrix has them: the first (the most frequent words) hold most entries.
+    # Cut into many row ranges (600 bytes each) or few (2 partitions), A @ X has the same bits:
     # every row is computed whole by one task, over its entries in column order.
     rng = np.random.default_rng(6)
-    dense = rng.random((45, 30)) * (rng.random((45, 30)) < 0.3)
+    dense = rng.random((45, 30)) * (rng.random((45, 30)) < 0.15)
+    dense[:5] = rng.random((5, 30)) + 0.1  # 150 of the 325 entries in the first 5 rows
+    dense[20:23] = 0.0  # rows without entries
     frame = _sparse_frame(spark, dense)
-    many = sparse_blocks(frame, dense.shape, partitions=2, block_entries=40)
-    few = sparse_blocks(frame, dense.shape, partitions=2, block_entries=10**9)
+    width = 7
+    many = sparse_blocks(frame, dense.shape, partitions=2, width=width, block_bytes=600)
+    few = sparse_blocks(frame, dense.shape, partitions=2, width=width, block_bytes=1 << 30)
     try:
         blocks = many.blocks()
-        assert len(blocks) == -(-np.count_nonzero(dense) // 40) and few.count() == 2
+        # A block's entries (12 bytes) and product rows (8 bytes × width): none over its share
+        # and one row (a full row: 30 × 12 + 7 × 8 = 416 bytes). Rows of equal height would put
+        # the first 5 rows' 150 entries (1,800 bytes) in one.
+        held = [block.nnz * 12 + block.shape[0] * width * 8 for _, block in blocks]
+        total = np.count_nonzero(dense) * 12 + 45 * width * 8
+        assert len(blocks) >= total // 600 and max(held) <= total / len(blocks) + 416, held
+        assert few.count() == 2
         starts = [start for start, _ in blocks]
         heights = [block.shape[0] for _, block in blocks]
-        assert starts[0] == 0 and all(a + h == b for a, h, b in zip(starts, heights, starts[1:]))
-        assert starts[-1] + heights[-1] == 45  # consecutive ranges covering every row
+        assert starts[0] == 0 and all(a + h <= b for a, h, b in zip(starts, heights, starts[1:], strict=False))
         assert all(block.shape[1] == 30 for _, block in blocks)
-        np.testing.assert_array_equal(
-            np.vstack([block.toarray() for _, block in blocks]), dense)
-        dense_x = rng.standard_normal((30, 7))
-        product = many.multiply(dense_x, piece_elements=7 * 3)  # pieces of 3 rows
+        stacked = np.zeros_like(dense)
+        for start, block in blocks:
+            stacked[start : start + block.shape[0]] = block.toarray()
+        np.testing.assert_array_equal(stacked, dense)
+        dense_x = rng.standard_normal((30, width))
+        product = many.multiply(dense_x, piece_elements=width * 3)  # pieces of 3 rows
         assert product.tobytes() == few.multiply(dense_x).tobytes()
         np.testing.assert_allclose(product, dense @ dense_x, rtol=1e-12)
     finally:
