@@ -236,6 +236,9 @@ def test_a_run_writes_nothing_outside_its_output(tmp_path):
     assert list(home.rglob("*")) == [] and list(work.rglob("*")) == []
     assert [p.name for p in results.iterdir()] == ["run"]
     assert (results / "run" / "_SUCCESS").is_file()
+    # The driver's JVM, which local mode's tasks share, got our default heap, not Spark's 1 GB.
+    manifest = json.loads((results / "run" / "_manifest.json").read_text())
+    assert manifest["training"]["memory"]["driver_memory_bytes"] == 2 << 30
 
 
 def test_a_run_in_a_joined_session_leaves_its_settings_as_it_found_them(spark, tmp_path):

@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 from w2v_spark.spark.session import (
+    LOCAL_DRIVER_MEMORY,
     LOCAL_MODE_CONF,
     PYTHON_WORKER_ENV,
     SQL_CONF,
@@ -15,7 +16,8 @@ from w2v_spark.spark.session import (
 
 def test_local_masters_get_uncompressed_shuffles_and_clusters_keep_sparks_defaults():
     for master in ("local", "local[2]", "local[*]", "local-cluster[2,1,1024]"):
-        assert default_conf(master) == {**PYTHON_WORKER_ENV, **SQL_CONF, **LOCAL_MODE_CONF}
+        assert default_conf(master) == {**PYTHON_WORKER_ENV, **SQL_CONF, **LOCAL_MODE_CONF,
+                                        **LOCAL_DRIVER_MEMORY}
     assert LOCAL_MODE_CONF["spark.shuffle.compress"] == "false"
     for master in ("spark://127.0.0.1:7077", "yarn", "k8s://https://cluster:443", ""):
         assert default_conf(master) == {**PYTHON_WORKER_ENV, **SQL_CONF}

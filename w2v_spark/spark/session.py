@@ -105,11 +105,19 @@ SQL_CONF = {
 }
 
 
+#: The driver's heap for a local master when the job starts the JVM (``python -m w2v_spark``;
+#: under spark-submit its ``--driver-memory`` holds). There the driver's JVM is the executors'
+#: too: the counting stages' tasks sort and aggregate in it. At Spark's 1 GB the co-occurrence
+#: count of a 30 M-word corpus still passes, but its hash aggregation fails to allocate pages and
+#: logs ``java.lang.OutOfMemoryError`` stack traces before it spills; at 2 GB it does not.
+LOCAL_DRIVER_MEMORY = {"spark.driver.memory": "2g"}
+
+
 def default_conf(master: str) -> dict[str, str]:
     """Our defaults for Spark settings the user did not set, for ``master``."""
     defaults = {**PYTHON_WORKER_ENV, **SQL_CONF}
     if is_local(master):
-        defaults.update(LOCAL_MODE_CONF)
+        defaults.update({**LOCAL_MODE_CONF, **LOCAL_DRIVER_MEMORY})
     return defaults
 
 
