@@ -16,9 +16,10 @@ averages partitions, see the README). ``numPartitions`` trains that many partiti
 *without* the quality loss of MLlib's averaging (see the README).
 
 Works in whatever session the dataset has, classic or Spark Connect (the same numbers in both;
-over Connect ``transform`` takes models of at most :data:`CONNECT_TRANSFORM_BYTES`).
+over Connect ``transform`` joins the words with the vectors for models over
+:data:`CONNECT_TRANSFORM_BYTES`, :func:`average_by_join`).
 
-One module (≈ 530 lines): the drop-in is one public surface (two classes, their Params, their
+One module (≈ 580 lines): the drop-in is one public surface (two classes, their Params, their
 files in MLlib's format, and the pipeline loader that reads them).
 """
 
@@ -284,9 +285,10 @@ def _work_directory(spark) -> str | None:
     return None if directory is None else f"{directory.rstrip('/')}/w2v_spark-{uuid.uuid4().hex}"
 
 
-#: The largest model ``transform`` takes over Spark Connect, whose function carries the vectors
+#: The largest model whose vectors ``transform`` sends inside its function over Spark Connect,
 #: through the server's driver: with its default 1 GB heap, 60 MB worked and 100 MB killed it
-#: (OutOfMemoryError), session 18.
+#: (OutOfMemoryError), session 18. A larger model's words are joined with its vectors instead
+#: (:func:`average_by_join`).
 CONNECT_TRANSFORM_BYTES = 48 << 20
 
 
@@ -325,11 +327,13 @@ class Word2VecModel(Model, _Word2VecParams, MLWritable, MLReadable):
         emb = self._embeddings
         return embeddings_table(emb.words, emb.counts, emb.vectors)
 
+    def _vectors_frame(self) -> DataFrame:
+        """``word string, vector array<float>``."""
+        return self._spark().createDataFrame(self._vectors_table().select(["word", "vector"]))
+
     def getVectors(self) -> DataFrame:
         """``word string, vector vector`` (ML dense vectors), as MLlib returns them."""
-        spark = self._spark()
-        frame = spark.createDataFrame(self._vectors_table().select(["word", "vector"]))
-        return frame.select("word", array_to_vector("vector").alias("vector"))
+        return self._vectors_frame().select("word", array_to_vector("vector").alias("vector"))
 
     def findSynonymsArray(self, word, num: int) -> list[tuple[str, float]]:
         """The ``num`` nearest words by cosine similarity to ``word`` (itself excluded) or, as
@@ -365,12 +369,11 @@ class Word2VecModel(Model, _Word2VecParams, MLWritable, MLReadable):
         words (MLlib's definition; zeros for an empty row)."""
         _check_input_column(dataset, self.getInputCol())
         emb = self._embeddings
+        # The same column metadata as MLlib: the vector's size, for downstream ML stages.
+        metadata = {"ml_attr": {"num_attrs": int(emb.vectors.shape[1])}}
         if is_connect(dataset.sparkSession) and emb.vectors.nbytes > CONNECT_TRANSFORM_BYTES:
-            raise IllegalArgumentException(
-                message=f"Word2VecModel.transform over Spark Connect sends the vectors inside its "
-                        f"function, and these take {emb.vectors.nbytes / 2**20:.0f} MB (more than "
-                        f"{CONNECT_TRANSFORM_BYTES // 2**20} MB); join getVectors() with the "
-                        "exploded words instead, or transform in a classic session")
+            return average_by_join(dataset, self._vectors_frame(), self.getInputCol(),
+                                   self.getOutputCol(), int(emb.vectors.shape[1]), metadata)
         # A broadcast; over Spark Connect, inside the function (Shared).
         shared = Shared(dataset.sparkSession, (emb.index, emb.vectors), None)
 
@@ -386,8 +389,6 @@ class Word2VecModel(Model, _Word2VecParams, MLWritable, MLReadable):
                     total += vectors[row]
             return DenseVector(total / len(words))
 
-        # The same column metadata as MLlib: the vector's size, for downstream ML stages.
-        metadata = {"ml_attr": {"num_attrs": int(emb.vectors.shape[1])}}
         with local_workers_python(dataset.sparkSession):  # the UDF takes its Python here
             column = average(F.col(self.getInputCol()))
         return dataset.withColumn(self.getOutputCol(),
@@ -402,6 +403,46 @@ class Word2VecModel(Model, _Word2VecParams, MLWritable, MLReadable):
     def read(cls) -> MLReader:
         """Reads a model saved by MLlib (``word, vector``) or by w2v_spark."""
         return _ModelReader(cls)
+
+
+def average_by_join(dataset: DataFrame, vectors: DataFrame, input_col: str, output_col: str,
+                    size: int, metadata: dict) -> DataFrame:
+    """``Word2VecModel.transform`` without the vectors in the function: ``dataset`` with
+    ``output_col`` = the average of the vectors of ``input_col``'s words (``vectors``: ``word
+    string, vector array<float>``), joined word by word. Over Spark Connect for models over
+    :data:`CONNECT_TRANSFORM_BYTES`; the same bits as the function (the vectors added in the
+    words' order, in float64, then divided by the number of words), the rows in their order.
+
+    Each row's words, with their positions, meet the vectors in a join and come back together
+    in a group by a row id; the other columns travel with the words (one evaluation of
+    ``dataset``: a second one might number its rows differently)."""
+    row, position, word, vector = "__w2v_row", "__w2v_position", "__w2v_word", "__w2v_vector"
+    columns = dataset.columns
+    words = F.col(_quoted(input_col))
+    exploded = dataset.withColumn(row, F.monotonically_increasing_id()).select(
+        "*", F.posexplode_outer(words).alias(position, word))
+    found = exploded.join(vectors.select(F.col("word").alias(word), F.col("vector").alias(vector)),
+                          word, "left")
+    hit = F.when(F.col(vector).isNotNull(), F.struct(position, vector))
+    grouped = found.groupBy(row).agg(
+        *[F.first(_quoted(name)).alias(name) for name in columns],
+        F.array_sort(F.collect_list(hit)).alias("hits"))
+    zeros = F.array_repeat(F.lit(0.0), size)
+    total = F.aggregate("hits", zeros, lambda acc, h: F.zip_with(
+        acc, h[vector], lambda a, b: a + b.cast("double")))
+    count = F.coalesce(F.size(words), F.lit(0))
+    average = array_to_vector(
+        F.when(count > 0, F.transform(total, lambda x: x / count)).otherwise(zeros),
+    ).alias(output_col, metadata=metadata)
+    kept = [average if name == output_col else F.col(_quoted(name)) for name in columns]
+    if output_col not in columns:
+        kept.append(average)
+    return grouped.orderBy(row).select(*kept)
+
+
+def _quoted(name: str) -> str:
+    """A column name as ``F.col`` reads it literally (dots and backticks included)."""
+    return "`" + name.replace("`", "``") + "`"
 
 
 #: The class name and Params a model directory must hold for MLlib to load it.

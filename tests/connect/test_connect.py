@@ -4,7 +4,7 @@
 
 What runs under Connect (#22): ``train`` and ``ppmi`` (the same bits as a classic session), the
 ``pyspark.ml`` Pipeline with ``w2v_spark.ml.Word2Vec`` (in a user's script, the same numbers as in
-a classic session), and ``neighbors``.
+a classic session), ``transform`` with a model too large for its function, and ``neighbors``.
 """
 
 import logging
@@ -172,6 +172,25 @@ def test_the_ml_pipeline_over_connect_gives_the_numbers_of_a_classic_session(
     assert mine["averaged"] == theirs["averaged"]
     assert mine["synonyms"] == theirs["synonyms"]
     assert np.abs(np.array(mine["averaged"])).sum() > 0
+
+
+def test_transform_of_a_model_too_large_for_its_function_over_connect(connect_url, spark, tmp_path):
+    """A 52 MB model over Spark Connect (over ``CONNECT_TRANSFORM_BYTES``, which the function
+    cannot carry through the server's 1 GB driver): its words are joined with its vectors, and
+    the rows come back in their order with the bits of a classic session's transform."""
+    import json
+
+    from tests.connect.large_model_script import averaged
+
+    done = subprocess.run([sys.executable, str(Path(__file__).parent / "large_model_script.py"),
+                           connect_url, str(tmp_path)],
+                          capture_output=True, text=True, timeout=300, cwd=ROOT, env=spark_env())
+    assert done.returncode == 0, done.stderr[-3000:]
+    remote = [(row_id, vector) for row_id, vector in
+              json.loads((tmp_path / "averaged.json").read_text())]
+    assert [row_id for row_id, _ in remote] == list(range(200))
+    assert remote == averaged(spark)  # the function's path, in the classic session
+    assert sum(any(vector) for _, vector in remote) > 150
 
 
 def test_ppmi_over_connect_gives_the_bits_of_a_classic_run(connect_url, spark, tmp_path):

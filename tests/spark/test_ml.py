@@ -148,3 +148,30 @@ def test_vectors_from_another_thread(fitted):
     thread.start()
     thread.join()
     assert found == {"vectors": 31, "synonyms": 2}
+
+
+def test_the_join_average_has_the_bits_of_the_function_and_keeps_the_rows(spark):
+    # What transform runs over Spark Connect for a model too large to travel in its function:
+    # here on a small model, against the function's result, with the cases the function has —
+    # unknown words (they count in the division), a repeated word, an empty and a null row —
+    # and another column that must stay beside its row, in the input's order.
+    from w2v_spark.ml import Word2VecModel, average_by_join
+
+    rng = np.random.default_rng(5)
+    words = [f"w{i}" for i in range(50)]
+    model = Word2VecModel(words, np.arange(50, 0, -1), rng.standard_normal((50, 6)).astype(np.float32))
+    model.setInputCol("words").setOutputCol("features")
+    texts = [(i, [str(rng.choice(words + ["unknown"])) for _ in range(i % 7)]) for i in range(60)]
+    texts += [(60, ["w3", "w3", "w3"]), (61, None)]
+    frame = spark.createDataFrame(texts, "id int, words array<string>").repartition(3, "id")
+    expected = model.transform(frame).collect()
+    joined = average_by_join(frame, model._vectors_frame(), "words", "features", 6,
+                             {"ml_attr": {"num_attrs": 6}})
+    found = joined.collect()
+    assert joined.columns == ["id", "words", "features"]
+    assert [row["id"] for row in found] == [row["id"] for row in expected]  # the same order
+    assert [row["words"] for row in found] == [row["words"] for row in expected]
+    for mine, theirs in zip(found, expected, strict=True):
+        assert mine["features"].toArray().tobytes() == theirs["features"].toArray().tobytes()
+    assert sum(np.abs(row["features"].toArray()).sum() > 0 for row in found) > 40
+    assert joined.schema["features"].metadata == {"ml_attr": {"num_attrs": 6}}
