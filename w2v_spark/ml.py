@@ -416,7 +416,8 @@ def average_by_join(dataset: DataFrame, vectors: DataFrame, input_col: str, outp
     Each row's words, with their positions, meet the vectors in a join and come back together
     in a group by a row id; the other columns travel with the words (one evaluation of
     ``dataset``: a second one might number its rows differently)."""
-    row, position, word, vector = "__w2v_row", "__w2v_position", "__w2v_word", "__w2v_vector"
+    row, position, word, vector, hits = (f"__w2v_{name}" for name in
+                                         ("row", "position", "word", "vector", "hits"))
     columns = dataset.columns
     words = F.col(_quoted(input_col))
     exploded = dataset.withColumn(row, F.monotonically_increasing_id()).select(
@@ -426,9 +427,9 @@ def average_by_join(dataset: DataFrame, vectors: DataFrame, input_col: str, outp
     hit = F.when(F.col(vector).isNotNull(), F.struct(position, vector))
     grouped = found.groupBy(row).agg(
         *[F.first(_quoted(name)).alias(name) for name in columns],
-        F.array_sort(F.collect_list(hit)).alias("hits"))
+        F.array_sort(F.collect_list(hit)).alias(hits))
     zeros = F.array_repeat(F.lit(0.0), size)
-    total = F.aggregate("hits", zeros, lambda acc, h: F.zip_with(
+    total = F.aggregate(hits, zeros, lambda acc, h: F.zip_with(
         acc, h[vector], lambda a, b: a + b.cast("double")))
     count = F.coalesce(F.size(words), F.lit(0))
     average = array_to_vector(
