@@ -22,9 +22,11 @@ def test_a_zipf_matrix_is_cut_into_ranges_of_about_equal_bytes():
     assert bounds[0] == 0 and bounds[-1] == rows and np.all(np.diff(bounds) > 0)
     assert len(sizes) == -(-total // (1 << 20))
     assert max(sizes) <= total / len(sizes) + heaviest_row
-    # The first range is a handful of rows, the last thousands: equal bytes, not equal height.
+    # The first range is a handful of rows, the last hundreds: equal bytes, not equal height
+    # (measured: 5 and 663 rows of 62 ranges).
     assert bounds[1] - bounds[0] < 20 and bounds[-1] - bounds[-2] > 500
     equal_height = np.linspace(0, rows, len(sizes) + 1).astype(np.int64)
+    # Measured: equal heights' largest range holds 15.3 × the bytes of ours.
     assert max(_bytes(row_entries, equal_height, width)) > 3 * max(sizes)
 
 
